@@ -1,0 +1,170 @@
+"""Reading a source file as text, with the errors a user can act on.
+
+Scraped pages arrive in whatever encoding the browser or editor saved them in, so:
+a byte-order mark decides (UTF-8, UTF-16, UTF-32); otherwise each line is UTF-8,
+and a line that is not valid UTF-8 falls back to cp1252, then latin-1. Deciding per
+line keeps a mostly-UTF-8 file with one stray Windows byte readable everywhere else,
+and lets large files be streamed in bounded memory.
+
+Every unusable file raises SourceError(path, problem) with one of the problems below.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import SourceError
+
+HEAD_BYTES = 8192
+# Longest BOM first: the UTF-32-LE mark starts with the UTF-16-LE one.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # latin-1 decodes any byte
+# Text has few control characters besides tab, newline, carriage return and form feed;
+# a head with more than this share of them is binary even if it decodes.
+MAX_CONTROL_SHARE = 0.05
+NO_FILE = "no such file"
+IS_DIRECTORY = "is a directory, not a file"
+EMPTY = "file is empty"
+BINARY = "binary file, not text"
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> str:
+    """The first `size` bytes of a text file, decoded; raises SourceError if unusable."""
+    raw = _read_bytes(path, size)
+    encoding = _bom_encoding(raw)
+    if encoding in (None, "utf-8-sig"):
+        text = _decode_head(raw.removeprefix(codecs.BOM_UTF8), complete=len(raw) < size)
+    else:
+        text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(raw)
+    if _looks_binary(text):
+        raise SourceError(str(path), BINARY)
+    if not text.strip() and not _has_text_after(path, size):
+        raise SourceError(str(path), EMPTY)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """The file's lines without line endings, streamed; SourceError if it is unusable."""
+    read_head(path)  # raises for missing, directory, empty and binary files
+    encoding = _bom_encoding(_read_bytes(path, 4))
+    if encoding in ("utf-16", "utf-32"):
+        with Path(path).open(encoding=encoding, errors="replace", newline=None) as handle:
+            for line in handle:
+                yield _checked(path, line.rstrip("\n"))
+        return
+    with Path(path).open("rb") as handle:
+        first = True
+        for raw in handle:
+            if first:
+                raw, first = raw.removeprefix(codecs.BOM_UTF8), False
+            raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+            for piece in raw.split(b"\r"):  # old Mac line endings
+                yield _checked(path, _decode_line(piece))
+
+
+def iter_numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) pairs, for error messages that point at a line."""
+    return enumerate(iter_lines(path), start=1)
+
+
+def iter_blocks(path: Path) -> Iterator[tuple[int, str]]:
+    """Blank-line separated blocks as (first line number, lines joined by spaces)."""
+    start, lines = 0, []
+    for number, line in iter_numbered_lines(path):
+        if line.strip():
+            start = start or number
+            lines.append(line.strip())
+        elif lines:
+            yield start, " ".join(lines)
+            start, lines = 0, []
+    if lines:
+        yield start, " ".join(lines)
+
+
+def read_text(path: Path) -> str:
+    """The whole file as one string with '\\n' line endings."""
+    return "\n".join(iter_lines(path))
+
+
+def _read_bytes(path: Path, size: int) -> bytes:
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise SourceError(str(path), IS_DIRECTORY)
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        raise SourceError(str(path), NO_FILE) from None
+    except IsADirectoryError:
+        raise SourceError(str(path), IS_DIRECTORY) from None
+    except PermissionError:
+        raise SourceError(str(path), "permission denied; check the file's permissions") from None
+    except OSError as error:
+        raise SourceError(str(path), f"cannot read: {error.strerror or error}") from None
+
+
+def _bom_encoding(raw: bytes) -> str | None:
+    for bom, encoding in BOMS:
+        if raw.startswith(bom):
+            return encoding
+    return None
+
+
+def _decode_line(raw: bytes) -> str:
+    """One line as UTF-8, else cp1252, else latin-1.
+
+    >>> _decode_line("café".encode("cp1252"))
+    'café'
+    """
+    for encoding in FALLBACK_ENCODINGS:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _decode_head(raw: bytes, complete: bool) -> str:
+    lines = raw.split(b"\n")
+    last = lines.pop()
+    decoded = [_decode_line(line) for line in lines]
+    if complete:
+        decoded.append(_decode_line(last))
+    else:
+        # The head may end inside a multi-byte character: drop the partial character.
+        try:
+            decoded.append(codecs.getincrementaldecoder("utf-8")().decode(last, final=False))
+        except UnicodeDecodeError:
+            decoded.append(_decode_line(last))
+    return "\n".join(decoded)
+
+
+def _looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
+    return bool(text) and controls / len(text) > MAX_CONTROL_SHARE
+
+
+def _has_text_after(path: Path, offset: int) -> bool:
+    """Whether anything but whitespace follows the head (streamed, bounded memory)."""
+    with Path(path).open("rb") as handle:
+        handle.seek(offset)
+        while chunk := handle.read(1 << 16):
+            if chunk.strip(b" \t\r\n\f\v\x00\xff\xfe"):
+                return True
+    return False
+
+
+def _checked(path: Path, line: str) -> str:
+    if "\x00" in line:
+        raise SourceError(str(path), BINARY)
+    return line
