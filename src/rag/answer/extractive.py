@@ -1,0 +1,215 @@
+"""The default answerer: no LLM, offline. It composes the answer from whole
+sentences of the retrieved abstracts that best answer the question, each followed
+by its [n] citation, so every claim is literally in the cited paper.
+
+Relevance decides refusal: when even the best sentence is far from the question,
+the answer is CANNOT_ANSWER followed by the closest papers, instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..types import Hit
+from .prompts import CANNOT_ANSWER
+
+SentenceLookup = Callable[[Sequence[str]], dict[str, tuple[list[str], np.ndarray]]]
+
+MAX_WORDS = 120  # the answer's length budget
+# Refusal threshold on the best sentence's cosine similarity to the question,
+# calibrated on eval/questions.jsonl with eval/calibrate.py (see README).
+REFUSE_BELOW = 0.45
+# Another paper is cited only when it is nearly as relevant as the best one:
+# its retrieval score and its best sentence both within these shares of the top.
+CITE_SCORE_SHARE = 0.92
+CITE_SENTENCE_SHARE = 0.90
+# List questions keep every paper within this share of the top retrieval score.
+LIST_SCORE_SHARE = 0.88
+TOP_PAPER_SENTENCES = 5  # sentences the best paper may contribute
+SECOND_SENTENCE_SHARE = 0.5  # ... if they score within this share of its best
+CLOSEST_SHOWN = 3
+
+# Specific names: acronyms (FID, QM9), inner capitals (TabPFN, LibriSpeech),
+# capitalised letter+digit tokens (S4, T5). Plain capitalised words are not
+# names here: they start questions and sentences.
+_NAME = re.compile(
+    r"^(?:[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*"  # two capitals: FID, LLaVA
+    r"|[a-z]+[A-Z][A-Za-z0-9]*"  # inner capital: wav2Vec, iPhone
+    r"|[A-Z][a-z]*[0-9][A-Za-z0-9]*)$"  # capital and digit: S4, T5, Llama2
+)
+_QUANTITY = re.compile(
+    r"\bhow\s+(?:many|much|large|fast|long)\b"
+    r"|\bwhat\s+(?:\S+\s+){0,2}(?:accuracy|score|rate|error|speed-?up|percentage|number|fid|bleu|perplexity)\b",
+    re.IGNORECASE,
+)
+_FIGURE = re.compile(r"(?<![A-Za-z\-])\d")  # a number, not part of a name like GPT-5
+
+
+def specific_names(question: str) -> list[str]:
+    """Names in a question that a paper answering it must mention.
+
+    >>> specific_names("What WER do LLMs reach on LibriSpeech with RL?")
+    ['WER', 'LLM', 'LibriSpeech']
+    """
+    names = []
+    for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9\-]*", question):
+        for part in token.split("-"):
+            if part.endswith("s") and _NAME.match(part[:-1] or "-"):
+                part = part[:-1]  # "LLMs" is named as "LLM"
+            # Two-letter acronyms (RL, ML, S4) are too generic or too often spelled out.
+            if len(part) >= 3 and _NAME.match(part) and part not in names:
+                names.append(part)
+    return names
+
+
+def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[str]) -> str | None:
+    """Why no extract can answer, from what the retrieved papers say; None if it can.
+
+    A specific name (a dataset, a model) that no retrieved paper mentions means
+    the library does not cover the question, however close the topic; and a
+    question asking for a quantity needs a number in the sentences we would use.
+    """
+    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in hits).lower()
+    missing = [n for n in specific_names(question) if n.lower() not in text]
+    if missing:
+        return f"no retrieved paper mentions {', '.join(missing)}"
+    if _QUANTITY.search(question) and not any(_FIGURE.search(s) for s in sentences):
+        return "the closest passages state no figure"
+    return None
+
+
+@dataclass(frozen=True)
+class Scored:
+    hit_index: int  # 0-based position of the hit
+    sentence: str
+    score: float
+    position: int = 0  # index of the sentence in its abstract
+
+
+class ExtractiveAnswerer:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embed_one: Callable[[str], np.ndarray],
+        sentences: SentenceLookup,
+        refuse_below: float = REFUSE_BELOW,
+    ) -> None:
+        self._embed_one = embed_one
+        self._sentences = sentences
+        self.refuse_below = refuse_below
+
+    def stream(
+        self, question: str, hits: Sequence[Hit], list_question: bool = False
+    ) -> Iterator[str]:
+        text = self.answer(question, hits, list_question)
+        # Stream word by word so front ends behave the same for every backend.
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
+
+    def best_sentences(self, question: str, hits: Sequence[Hit]) -> list[list[Scored]]:
+        """Per hit, its sentences scored against the question, best first."""
+        if not hits:
+            return []
+        q = self._embed_one(question)
+        lookup = self._sentences([h.paper.paper_id for h in hits])
+        ranked: list[list[Scored]] = []
+        for i, hit in enumerate(hits):
+            texts, vectors = lookup.get(hit.paper.paper_id, ([], np.zeros((0, len(q)))))
+            # texts[0] is the title: it locates the paper but is not a claim.
+            scored = [Scored(i, texts[j], float(vectors[j] @ q), j) for j in range(1, len(texts))]
+            ranked.append(sorted(scored, key=lambda s: -s.score))
+        return ranked
+
+    def answer(self, question: str, hits: Sequence[Hit], list_question: bool = False) -> str:
+        ranked = self.best_sentences(question, hits)
+        tops = [r[0].score if r else -1.0 for r in ranked]
+        if not ranked or max(tops) < self.refuse_below:
+            return refusal(hits)
+        keep = _cited_papers(hits, tops, list_question)
+        candidates = [s.sentence for i in keep[:2] for s in ranked[i][:TOP_PAPER_SENTENCES]]
+        if unanswerable_reason(question, hits, candidates):
+            return refusal(hits)
+        if list_question and len(keep) > 1:
+            return _list_answer(hits, ranked, keep)
+        return _prose_answer(ranked, keep)
+
+
+def _cited_papers(hits: Sequence[Hit], tops: list[float], list_question: bool) -> list[int]:
+    """Indexes of the hits the answer draws on: the best, and those close to it."""
+    best = max(range(len(tops)), key=lambda i: (tops[i], -i))
+    top_score = max(h.score for h in hits)
+    if list_question:
+        return [
+            i for i, h in enumerate(hits) if h.score >= top_score * LIST_SCORE_SHARE and tops[i] > 0
+        ]
+    keep = [best]
+    for i, hit in enumerate(hits):
+        if i == best:
+            continue
+        if (
+            hit.score >= top_score * CITE_SCORE_SHARE
+            and tops[i] >= tops[best] * CITE_SENTENCE_SHARE
+        ):
+            keep.append(i)
+    return sorted(keep)
+
+
+def refusal(hits: Sequence[Hit]) -> str:
+    if not hits:
+        return CANNOT_ANSWER
+    # No [n] markers: a refusal cites nothing; the papers stay listed as retrieved.
+    closest = "; ".join(f"\u201c{h.paper.title}\u201d" for h in hits[:CLOSEST_SHOWN])
+    return f"{CANNOT_ANSWER} The closest papers are: {closest}."
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _cited(s: Scored) -> str:
+    sentence = s.sentence.rstrip()
+    end = sentence[-1] if sentence[-1] in ".!?" else "."
+    body = sentence[:-1] if sentence[-1] in ".!?" else sentence
+    return f"{body} [{s.hit_index + 1}]{end}"
+
+
+def _prose_answer(ranked: list[list[Scored]], keep: list[int]) -> str:
+    """Up to three sentences of the best paper, then the best one of each other kept paper."""
+    lead = max(keep, key=lambda i: ranked[i][0].score)
+    chosen = [
+        s for s in ranked[lead][:TOP_PAPER_SENTENCES]
+        if s.score >= ranked[lead][0].score * SECOND_SENTENCE_SHARE
+    ]  # fmt: skip
+    chosen += [ranked[i][0] for i in keep if i != lead]
+    picked: list[Scored] = []
+    used = 0
+    for s in sorted(chosen, key=lambda s: -s.score):
+        if picked and used + _words(s.sentence) > MAX_WORDS:
+            continue
+        picked.append(s)
+        used += _words(s.sentence)
+    # Papers in rank order; within a paper, sentences in the abstract's own order.
+    order = {id(s): n for n, s in enumerate(chosen)}
+    picked.sort(key=lambda s: (s.hit_index, s.position, order[id(s)]))
+    return " ".join(_cited(s) for s in picked)
+
+
+def _list_answer(hits: Sequence[Hit], ranked: list[list[Scored]], keep: list[int]) -> str:
+    """One line per paper: its title and its sentence that best answers the question."""
+    lines = []
+    budget = max(MAX_WORDS, 25 * len(keep))  # a long list still gets one line per paper
+    used = 0
+    for i in keep:
+        s = ranked[i][0]
+        line = f"- {hits[i].paper.title}: {_cited(s)}"
+        if lines and used + _words(line) > budget:
+            line = f"- {hits[i].paper.title} [{i + 1}]."
+        lines.append(line)
+        used += _words(line)
+    return "\n".join(lines)

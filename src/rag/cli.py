@@ -1,0 +1,261 @@
+"""`rag`: a thin shell over the engine. Heavy imports happen inside commands, so
+`rag --help` is instant; RagErrors become one-line messages and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import Config
+from .errors import RagError
+from .types import Filters
+
+_STORE = click.option(
+    "--store",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="RAG_STORE",
+    default=None,
+    help="Chroma directory [env RAG_STORE; default vectorstore/].",
+)
+_CHROMA_URL = click.option(
+    "--chroma-url",
+    default=None,
+    help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env RAG_CHROMA_URL].",
+)
+
+
+def _config(**overrides: Any) -> Config:
+    return Config.from_env(**overrides)
+
+
+def _engine(config: Config):
+    from .engine import Engine
+
+    return Engine(config)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted; what was stored is kept: run the command again to finish", err=True
+            )
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rag-papers")
+def main() -> None:
+    """Ask questions about a library of paper abstracts; answers cite their sources."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rebuild", is_flag=True, help="Drop the store and index everything again.")
+@click.option(
+    "--prune", is_flag=True, help="Also remove papers that no source file holds any more."
+)
+@click.option("--verbose", "-v", is_flag=True, help="List skipped entries and problems.")
+@_STORE
+@_CHROMA_URL
+def ingest(paths: tuple[Path, ...], rebuild: bool, prune: bool, verbose: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+    """Parse, embed and store papers from files or folders (default: data/).
+
+    Only new and changed papers are embedded; a file unchanged since the last
+    ingest is not even read again.
+    """
+    from tqdm import tqdm
+
+    config = _config(store=store, chroma_url=chroma_url)
+    engine = _engine(config)
+    bars: list[Any] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        # The total is an estimate until every file has been read (see ingest._Estimate).
+        if not bars:
+            bars.append(tqdm(total=total, desc=message, unit="paper", file=sys.stderr))
+        bar = bars[0]
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        report = engine.ingest(list(paths) or None, progress=progress, rebuild=rebuild, prune=prune)
+    finally:
+        for bar in bars:
+            bar.close()
+    for f in report.files:
+        if f.error:
+            click.echo(f"error: {f.path}: {f.error}", err=True)
+            continue
+        counts = f"{f.added} added, {f.updated} updated, {f.unchanged} unchanged"
+        line = f"{f.path}: {f.format}, {f.papers} papers ({counts}"
+        if f.skipped:
+            line += f", {len(f.skipped)} skipped without abstract"
+        click.echo(line + ")")
+        for problem in f.problems:
+            click.echo(f"warning: {problem}", err=True)
+        if verbose:
+            for title in f.skipped:
+                click.echo(f"  skipped (no abstract): {title}")
+    click.echo(f"{report.summary()}; library now holds {engine.count()} papers")
+    if report.rejected:
+        sys.exit(1)
+
+
+def _progress_bar():
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, message: str) -> None:
+        from tqdm import tqdm
+
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=message, unit="paper", file=sys.stderr)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _filters(
+    author: tuple[str, ...], since: int | None, until: int | None, category: tuple[str, ...]
+) -> Filters:
+    return Filters(authors=author, since=since, until=until, categories=category)
+
+
+@main.command()
+@click.argument("question")
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, 50),
+    default=None,
+    help="Papers to answer from [env RAG_TOP_K; 5].",
+)
+@click.option("--author", multiple=True, help="Only papers by this author (repeatable).")
+@click.option("--since", type=int, default=None, help="Only papers from this year on.")
+@click.option("--until", type=int, default=None, help="Only papers up to this year.")
+@click.option("--category", multiple=True, help="Only papers in this category (repeatable).")
+@click.option(
+    "--llm",
+    default=None,
+    help="Answer backend: extractive, llamacpp, ollama, openai [env RAG_LLM].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_STORE
+@_CHROMA_URL
+def ask(question: str, top_k: int | None, author: tuple[str, ...], since: int | None, until: int | None,
+        category: tuple[str, ...], llm: str | None, as_json: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+    """Answer QUESTION from the library, with numbered citations."""
+    from .types import Answer
+
+    config = _config(store=store, chroma_url=chroma_url, top_k=top_k, llm=llm)
+    engine = _engine(config)
+    events = engine.ask_stream(question, filters=_filters(author, since, until, category))
+    answer: Answer | None = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+        elif not as_json:
+            click.echo(event, nl=False)
+    assert answer is not None
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo("\n")
+    for c in answer.citations:
+        authors = ", ".join(c.paper.authors[:3]) + (" et al." if len(c.paper.authors) > 3 else "")
+        meta = ", ".join(x for x in (authors, str(c.paper.year or "")) if x)
+        click.echo(f"[{c.n}] {c.paper.title}" + (f" ({meta})" if meta else ""))
+        click.echo(
+            f"    \u201c{c.snippet}\u201d"
+            + (f"  support {c.support:.2f}" if c.support is not None else "")
+        )
+    for warning in answer.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"({answer.backend}, {answer.latency_s:.2f} s)", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_STORE
+@_CHROMA_URL
+def papers(as_json: bool, store: Path | None, chroma_url: str | None) -> None:
+    """List every indexed paper with its metadata."""
+    engine = _engine(_config(store=store, chroma_url=chroma_url))
+    found = engine.papers()
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in found], ensure_ascii=False, indent=2))
+        return
+    for p in found:
+        authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 else "")
+        click.echo(
+            f"{p.paper_id}  {p.year or '----'}  {p.title}" + (f"  ({authors})" if authors else "")
+        )
+    click.echo(f"{len(found)} papers", err=True)
+
+
+@main.command()
+@click.argument("paper_ids", nargs=-1, required=True)
+@_STORE
+@_CHROMA_URL
+def remove(paper_ids: tuple[str, ...], store: Path | None, chroma_url: str | None) -> None:
+    """Remove papers by id (see `rag papers`).
+
+    The files that held them are read again by the next `rag ingest`, so a paper
+    still listed in one comes back: delete it from the file and run
+    `rag ingest --prune` instead to drop it for good.
+    """
+    engine = _engine(_config(store=store, chroma_url=chroma_url))
+    removed = engine.remove(list(paper_ids))
+    missing = sorted(set(paper_ids) - set(removed))
+    click.echo(f"removed {len(removed)} paper(s); library now holds {engine.count()} papers")
+    if missing:
+        raise click.ClickException(f"not in the library: {', '.join(missing)} (see `rag papers`)")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind [env RAG_HOST; 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [env RAG_PORT; 7860].")
+@_STORE
+@_CHROMA_URL
+def serve(host: str | None, port: int | None, store: Path | None, chroma_url: str | None) -> None:
+    """Start the chat UI (ingests data/ first if the library is empty)."""
+    config = _config(store=store, chroma_url=chroma_url, host=host, port=port)
+    from ui.app import serve as serve_ui
+
+    serve_ui(config)
+
+
+@main.command(name="eval")
+@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Question file (JSON lines) [default eval/questions.jsonl].")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval/out"),
+              show_default=True, help="Where results.jsonl and report.md go.")  # fmt: skip
+@click.option("--llm", default=None, help="Answer backend to evaluate [env RAG_LLM].")
+@click.option("--no-ablation", is_flag=True, help="Skip the retriever ablation.")
+@_STORE
+@_CHROMA_URL
+def eval_(questions: Path | None, out: Path, llm: str | None, no_ablation: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+    """Run the canned questions and write results.jsonl and report.md."""
+    from .evaluation import run_eval
+
+    config = _config(store=store, chroma_url=chroma_url, llm=llm)
+    engine = _engine(config)
+    report = run_eval(engine, questions, out, ablation=not no_ablation, progress=_progress_bar())
+    click.echo(report.summary())
+    click.echo(f"wrote {out / 'results.jsonl'} and {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()

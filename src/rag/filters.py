@@ -1,0 +1,146 @@
+"""Metadata filters: recognised in the question, merged with explicit ones, and
+turned into a Chroma `where` clause (pure).
+
+    >>> parse_years("papers on diffusion since 2023")
+    (2023, None, 'papers on diffusion')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .authors import AuthorIndex, fold
+from .errors import InputError
+from .types import Filters, Paper
+
+_YEAR = r"((?:19[89]|20[0-4])\d)"
+_YEAR_PATTERNS: list[tuple[str, str]] = [
+    (rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|-|–)\s+{_YEAR}\b", "range"),
+    (rf"\b{_YEAR}\s*(?:-|–|to)\s*{_YEAR}\b", "range"),
+    (rf"\b(?:since|from|starting(?:\s+in)?|as\s+of)\s+{_YEAR}(?:\s+on(?:wards?)?)?\b", "since"),
+    (rf"\b(?:in\s+or\s+after|no\s+earlier\s+than)\s+{_YEAR}\b", "since"),
+    (rf"\bafter\s+{_YEAR}\b", "after"),
+    (rf"\b(?:until|through|up\s+to|no\s+later\s+than|in\s+or\s+before)\s+{_YEAR}\b", "until"),
+    (rf"\bbefore\s+{_YEAR}\b", "before"),
+    (rf"\b(?:in|during|published\s+in|from\s+the\s+year)\s+{_YEAR}\b", "in"),
+]
+_AUTHOR_CUE = r"(?:(?:co-?)?authored\s+by|written\s+by|papers?\s+by|works?\s+by|by|from|of)"
+_CATEGORY = re.compile(
+    r"\b(?:in\s+)?(?:the\s+)?category\s+([A-Za-z][A-Za-z.\-]{0,15})\b|\b(cs\.[A-Z]{2})\b"
+)
+
+
+def parse_years(question: str) -> tuple[int | None, int | None, str]:
+    """Year range mentioned in the question, and the question without it."""
+    for pattern, kind in _YEAR_PATTERNS:
+        match = re.search(pattern, question, flags=re.IGNORECASE)
+        if not match:
+            continue
+        years = [int(y) for y in match.groups() if y]
+        rest = _remove(question, match)
+        if kind == "range":
+            return min(years), max(years), rest
+        if kind == "since":
+            return years[0], None, rest
+        if kind == "after":
+            return years[0] + 1, None, rest
+        if kind == "until":
+            return None, years[0], rest
+        if kind == "before":
+            return None, years[0] - 1, rest
+        return years[0], years[0], rest
+    return None, None, question
+
+
+def parse_authors(question: str, index: AuthorIndex) -> tuple[tuple[str, ...], str]:
+    """Known author names in the question, and the question without them (and their cue)."""
+    names: list[str] = []
+    rest = question
+    for name, folded in index.find_in(question):
+        names.append(name)
+        words = [re.escape(w) for w in re.split(r"[\s.\-]+", folded) if w]
+        pattern = r"[\s.\-]+".join(words)
+        name_re = re.compile(rf"(?:\b{_AUTHOR_CUE}\s+)?{pattern}(?:'s)?", re.IGNORECASE)
+        if not name_re.search(rest):
+            rest = fold(rest)  # the name was written with accents: match it folded
+        rest = name_re.sub(" ", rest, count=1)
+    rest = re.sub(r"\b(and|,)\s*(?=\b(?:and|,)\b)", " ", rest)
+    return tuple(names), " ".join(rest.split())
+
+
+def parse_categories(question: str, known: Iterable[str]) -> tuple[tuple[str, ...], str]:
+    known_upper = {k.upper(): k for k in known}
+    found: list[str] = []
+    rest = question
+    for match in _CATEGORY.finditer(question):
+        raw = match.group(1) or match.group(2)
+        code = raw.split(".")[-1].upper() if raw.lower().startswith("cs.") else raw.upper()
+        if code in known_upper or raw.upper() in known_upper:
+            found.append(known_upper.get(code) or known_upper[raw.upper()])
+            rest = rest.replace(match.group(0), " ")
+    return tuple(found), " ".join(rest.split())
+
+
+def from_question(
+    question: str, index: AuthorIndex, categories: Iterable[str]
+) -> tuple[Filters, str]:
+    """Filters stated in the question, and the topical rest of the question."""
+    since, until, rest = parse_years(question)
+    authors, rest = parse_authors(rest, index)
+    cats, rest = parse_categories(rest, categories)
+    return Filters(authors=authors, since=since, until=until, categories=cats), rest
+
+
+def combine(explicit: Filters, recognised: Filters) -> Filters:
+    """Explicit filters win field by field; recognised ones fill the gaps."""
+    combined = Filters(
+        authors=explicit.authors or recognised.authors,
+        since=explicit.since if explicit.since is not None else recognised.since,
+        until=explicit.until if explicit.until is not None else recognised.until,
+        categories=explicit.categories or recognised.categories,
+    )
+    check(combined)
+    return combined
+
+
+def check(filters: Filters) -> None:
+    if filters.since is not None and filters.until is not None and filters.since > filters.until:
+        raise InputError(
+            f"year range {filters.since}-{filters.until} is inverted: the first year must "
+            "not be after the last"
+        )
+
+
+def to_where(filters: Filters, paper_ids: set[str] | None) -> dict[str, Any] | None:
+    """A Chroma where clause; paper_ids restricts to resolved author papers."""
+    clauses: list[dict[str, Any]] = []
+    if paper_ids is not None:
+        clauses.append({"paper_id": {"$in": sorted(paper_ids)}})
+    if filters.since is not None:
+        clauses.append({"year": {"$gte": filters.since}})
+    if filters.until is not None:
+        clauses.append({"year": {"$lte": filters.until}})
+    if filters.categories:
+        clauses.append({"category": {"$in": list(filters.categories)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def allows(filters: Filters, paper: Paper, paper_ids: set[str] | None) -> bool:
+    """The same predicate as to_where, for in-memory candidates (keyword search)."""
+    if paper_ids is not None and paper.paper_id not in paper_ids:
+        return False
+    if filters.since is not None and (paper.year is None or paper.year < filters.since):
+        return False
+    if filters.until is not None and (paper.year is None or paper.year > filters.until):
+        return False
+    if filters.categories and paper.category not in filters.categories:
+        return False
+    return True
+
+
+def _remove(text: str, match: re.Match) -> str:
+    return " ".join((text[: match.start()] + " " + text[match.end() :]).split())

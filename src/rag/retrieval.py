@@ -1,0 +1,346 @@
+"""Dense + keyword retrieval, rank fusion, grouping by paper, and reranking.
+
+    question --embed--> Chroma (dense, chunk level) --\
+                                                      RRF --> group by paper --> rerank --> cut
+    question --BM25--> keyword index (chunk level) ---/
+
+Modes, for the ablation in the eval report: "dense", "bm25", "hybrid" (fused),
+"hybrid+rerank" (the default).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .keyword import KeywordIndex
+from .store import Store, StoredChunk
+from .types import Hit, Paper
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
+
+# Reciprocal rank fusion constant from Cormack, Clarke & Büttcher (SIGIR 2009),
+# "Reciprocal Rank Fusion outperforms Condorcet and individual rank learning
+# methods". RRF needs no score calibration between BM25 (unbounded) and cosine
+# (bounded), which is why it is preferred here over a weighted score sum.
+RRF_K = 60
+CANDIDATES = 40  # chunks taken from each retriever before fusion
+RERANK_DEPTH = 30  # papers the second stage looks at
+LIST_MAX = 12  # most papers a "which papers ..." question returns
+# A list question keeps every paper whose rerank score is within this share of
+# the best one (scores are cosine-like, in [0, 1]).
+LIST_RELATIVE_CUT = 0.80
+
+_LIST_QUESTION = re.compile(
+    r"^\s*(?:which|what)\s+(?:\w+\s+){0,3}?(?:papers|works|studies|articles|methods|approaches)\b"
+    r"|\b(?:list|all|any)\s+(?:of\s+the\s+)?(?:papers|works|studies)\b"
+    r"|\bpapers\s+(?:that|which|on|about)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def is_list_question(question: str) -> bool:
+    """'Which papers ...' style questions want every matching paper.
+
+    >>> is_list_question("Which papers study sparse rate reduction?")
+    True
+    >>> is_list_question("What does SAM minimise?")
+    False
+    """
+    return bool(_LIST_QUESTION.search(question))
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal rank fusion of ranked id lists (1-based ranks).
+
+    >>> sorted(rrf([["a", "b"], ["b", "c"]]).items())[0]
+    ('a', 0.01639344262295082)
+    """
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def group_by_paper(
+    scored: Iterable[tuple[str, str, float]],
+) -> OrderedDict[str, tuple[str, float]]:
+    """(chunk_id, paper_id, score) -> paper_id: (best chunk_id, best score), best first.
+
+    >>> list(group_by_paper([("a#0", "a", 0.2), ("a#1", "a", 0.9), ("b#0", "b", 0.5)]).items())
+    [('a', ('a#1', 0.9)), ('b', ('b#0', 0.5))]
+    """
+    best: dict[str, tuple[str, float]] = {}
+    for chunk_id, paper_id, score in scored:
+        if paper_id not in best or score > best[paper_id][1]:
+            best[paper_id] = (chunk_id, score)
+    return OrderedDict(sorted(best.items(), key=lambda item: -item[1][1]))
+
+
+def coverage(query_terms: Sequence[str], doc_terms: set[str], idf: Callable[[str], float]) -> float:
+    """IDF-weighted share of the query's terms found in a document, in [0, 1].
+
+    >>> coverage(["a", "b"], {"a"}, lambda t: 1.0)
+    0.5
+    """
+    total = sum(idf(t) for t in set(query_terms))
+    if total == 0:
+        return 0.0
+    return sum(idf(t) for t in set(query_terms) if t in doc_terms) / total
+
+
+FEEDBACK_PAPERS = 3  # top reranked papers used for pseudo-relevance feedback
+EXPANSION_TERMS = 8  # keyword terms added to the feedback query
+FEEDBACK_WEIGHT = 0.75  # Rocchio beta: how far the query vector moves toward them
+
+
+class _Pool:
+    """Ranked chunk lists from every retrieval round, for fusion."""
+
+    def __init__(self) -> None:
+        self.rankings: list[list[str]] = []
+        self.texts: dict[str, tuple[str, str]] = {}  # chunk_id -> (paper_id, text)
+        self.dense_sim: dict[str, float] = {}  # paper_id -> best cosine in round one
+
+    def add_dense(self, hits: list[StoredChunk]) -> None:
+        first = not self.dense_sim
+        self.rankings.append([h.chunk_id for h in hits])
+        for h in hits:
+            self.texts[h.chunk_id] = (h.paper_id, h.text)
+            if first:
+                self.dense_sim[h.paper_id] = max(self.dense_sim.get(h.paper_id, -1.0), h.similarity)
+
+    def add_keyword(self, hits: list[tuple[str, str, float]]) -> None:
+        self.rankings.append([chunk_id for chunk_id, _, _ in hits])
+        for chunk_id, paper_id, _ in hits:
+            self.texts.setdefault(chunk_id, (paper_id, ""))
+
+
+@dataclass
+class Candidate:
+    paper_id: str
+    chunk_id: str
+    text: str
+    fused: float
+    scores: dict[str, float]
+
+
+class Retriever:
+    """Finds papers for a question within an allowed set (None = all papers)."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        catalog: dict[str, Paper],
+        cross_encoder: str | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.catalog = catalog
+        self.keyword = KeywordIndex(store.chunks())
+        self._doc_terms: dict[str, set[str]] = {}
+        self._df: dict[str, int] = {}
+        self._index_terms()
+        self._sentence_cache: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
+        self._cross_encoder_name = cross_encoder
+        self._cross_encoder = None
+
+    def _index_terms(self) -> None:
+        for paper_id, paper in self.catalog.items():
+            terms = set(self.keyword.terms(paper.title + " " + paper.abstract))
+            self._doc_terms[paper_id] = terms
+            for term in terms:
+                self._df[term] = self._df.get(term, 0) + 1
+
+    def idf(self, term: str) -> float:
+        n = max(len(self.catalog), 1)
+        return math.log(1 + (n - self._df.get(term, 0) + 0.5) / (self._df.get(term, 0) + 0.5))
+
+    # ----------------------------------------------------------------- stages
+    def dense(self, vector: np.ndarray, k: int, where: dict | None) -> list[StoredChunk]:
+        return self.store.query(vector, k, where)
+
+    def bm25(self, query: str, k: int, allowed: set[str] | None) -> list[tuple[str, str, float]]:
+        scores = self.keyword.scores(query)
+        if not len(scores):
+            return []
+        if allowed is not None:
+            mask = np.fromiter((p in allowed for p in self.keyword.paper_ids), bool, len(scores))
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores)[:k]
+        return [
+            (self.keyword.chunk_ids[i], self.keyword.paper_ids[i], float(scores[i]))
+            for i in top
+            if scores[i] > 0
+        ]
+
+    def sentences(self, paper_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Sentence texts and vectors per paper, cached (LRU) across queries."""
+        missing = [p for p in paper_ids if p not in self._sentence_cache]
+        if missing:
+            for paper_id, value in self.store.sentences(missing).items():
+                self._sentence_cache[paper_id] = value
+            while len(self._sentence_cache) > 20000:
+                self._sentence_cache.popitem(last=False)
+        out = {}
+        for paper_id in paper_ids:
+            if paper_id in self._sentence_cache:
+                self._sentence_cache.move_to_end(paper_id)
+                out[paper_id] = self._sentence_cache[paper_id]
+        return out
+
+    # ----------------------------------------------------------------- search
+    def search(
+        self,
+        query: str,
+        mode: str = "hybrid+rerank",
+        k: int = 5,
+        where: dict | None = None,
+        allowed: set[str] | None = None,
+        list_question: bool = False,
+    ) -> list[Hit]:
+        """Papers for the query, best first, one hit per paper."""
+        vector = self.embedder.embed_one(query) if mode != "bm25" else None
+        pool = _Pool()
+        if vector is not None:
+            pool.add_dense(self.dense(vector, CANDIDATES, where))
+        if mode != "dense":
+            pool.add_keyword(self.bm25(query, CANDIDATES, allowed))
+        candidates = self._candidates(pool)
+        score_key = "fused"
+        if mode == "hybrid+rerank" and candidates:
+            assert vector is not None
+            candidates = self.rerank(query, vector, candidates[:RERANK_DEPTH])
+            # Pseudo-relevance feedback (Rocchio 1971; RM3 for the keyword side):
+            # the best papers reveal the field's own words for what the question
+            # paraphrases ("grokking", "unlearning"), so a second round with them
+            # finds the sibling papers a list question asks for.
+            feedback = [c.paper_id for c in candidates[:FEEDBACK_PAPERS]]
+            terms = self._expansion_terms(query, feedback)
+            v2 = self._feedback_vector(vector, feedback)
+            pool.add_dense(self.dense(v2, CANDIDATES, where))
+            if terms:
+                pool.add_keyword(self.bm25(" ".join(terms), CANDIDATES, allowed))
+            candidates = self.rerank(query, vector, self._candidates(pool)[:RERANK_DEPTH])
+            score_key = "rerank"
+        keep = self._cut(candidates, score_key, k, list_question)
+        return [self._hit(c, c.scores[score_key]) for c in keep]
+
+    def _candidates(self, pool: _Pool) -> list[Candidate]:
+        grouped = group_by_paper(
+            (cid, pool.texts[cid][0], score) for cid, score in rrf(pool.rankings).items()
+        )
+        out = []
+        for pid, (cid, score) in grouped.items():
+            if pid not in self.catalog:
+                continue  # stored after this snapshot was taken
+            c = Candidate(pid, cid, pool.texts[cid][1], score, {"fused": score})
+            if pid in pool.dense_sim:
+                c.scores["dense"] = pool.dense_sim[pid]
+            out.append(c)
+        return out
+
+    def _expansion_terms(self, query: str, feedback: Sequence[str]) -> list[str]:
+        """Rare terms shared by at least two feedback papers and absent from the query."""
+        if len(feedback) < 2:
+            return []
+        q_terms = set(self.keyword.terms(query))
+        counts: dict[str, int] = {}
+        for pid in feedback:
+            for term in self._doc_terms.get(pid, ()):
+                counts[term] = counts.get(term, 0) + 1
+        shared = [t for t, n in counts.items() if n >= 2 and t not in q_terms and not t.isdigit()]
+        shared.sort(key=lambda t: -self.idf(t))
+        return shared[:EXPANSION_TERMS]
+
+    def _feedback_vector(self, vector: np.ndarray, feedback: Sequence[str]) -> np.ndarray:
+        """The question moved toward the sentences of the best papers that match it most."""
+        sentences = self.sentences(feedback)
+        picked = []
+        for pid in feedback:
+            texts, vectors = sentences.get(pid, ([], None))
+            if vectors is None or not len(texts):
+                continue
+            sims = vectors @ vector
+            picked.append(vectors[np.argsort(-sims)[:2]].mean(axis=0))
+        if not picked:
+            return vector
+        moved = vector + FEEDBACK_WEIGHT * np.mean(picked, axis=0)
+        return moved / np.linalg.norm(moved)
+
+    def _cut(
+        self, candidates: list[Candidate], key: str, k: int, list_question: bool
+    ) -> list[Candidate]:
+        if not list_question or key != "rerank" or not candidates:
+            return candidates[:k]
+        best = candidates[0].scores[key]
+        keep = [c for c in candidates if c.scores[key] >= best * LIST_RELATIVE_CUT]
+        return candidates[: max(k, min(len(keep), LIST_MAX))]
+
+    def _hit(self, c: Candidate, score: float) -> Hit:
+        paper = self.catalog[c.paper_id]
+        text = c.text or f"{paper.title}\n{paper.abstract}"
+        return Hit(paper=paper, score=score, text=text, scores=dict(c.scores))
+
+    # ---------------------------------------------------------------- rerank
+    def rerank(
+        self,
+        query: str,
+        vector: np.ndarray | None,
+        candidates: list[Candidate],
+    ) -> list[Candidate]:
+        """Second stage on the fused candidates.
+
+        Without cross-encoder weights (none can be installed offline here), the
+        score combines signals the first stage cannot see: the question against
+        each sentence of the abstract (a finding is usually stated in one
+        sentence, and a chunk vector dilutes it), IDF-weighted keyword and number
+        coverage over the whole paper, and the fused rank as a prior.
+        """
+        if self._cross_encoder_name:
+            return self._cross_rerank(query, candidates)
+        if vector is None:
+            vector = self.embedder.embed_one(query)
+        sentences = self.sentences([c.paper_id for c in candidates])
+        q_terms = self.keyword.terms(query)
+        q_numbers = set(_NUMBER.findall(query))
+        for rank, c in enumerate(candidates):
+            texts, vectors = sentences.get(c.paper_id, ([], np.zeros((0, len(vector)))))
+            sims = np.sort(vectors @ vector)[::-1] if len(texts) else np.zeros(1)
+            best = float(sims[0])
+            top2 = float(sims[:2].mean())
+            terms = self._doc_terms.get(c.paper_id, set())
+            kw = coverage(q_terms, terms, self.idf)
+            paper = self.catalog[c.paper_id]
+            num = sum(n in paper.abstract for n in q_numbers) / len(q_numbers) if q_numbers else 0.0
+            prior = 1.0 / (1.0 + rank / 10.0)
+            c.scores.update(sentence=best, keyword=kw)
+            # Weights: semantic evidence first (best sentence, then the two best,
+            # since findings often span two sentences), exact terms next, the
+            # first stage's rank as a weak prior. They sum to 1.
+            c.scores["rerank"] = 0.35 * best + 0.20 * top2 + 0.25 * kw + 0.05 * num + 0.15 * prior
+        return sorted(candidates, key=lambda c: -c.scores["rerank"])
+
+    def _cross_rerank(self, query: str, candidates: list[Candidate]) -> list[Candidate]:
+        if self._cross_encoder is None:
+            from sentence_transformers import CrossEncoder
+
+            self._cross_encoder = CrossEncoder(self._cross_encoder_name, device="cpu")
+        pairs = [
+            (query, f"{self.catalog[c.paper_id].title}. {self.catalog[c.paper_id].abstract}")
+            for c in candidates
+        ]
+        scores = self._cross_encoder.predict(pairs)
+        for c, s in zip(candidates, scores):
+            c.scores["rerank"] = 1.0 / (1.0 + math.exp(-float(s)))
+        return sorted(candidates, key=lambda c: -c.scores["rerank"])

@@ -1,0 +1,116 @@
+"""The extractive answerer on literal papers with the real embedding model, and the
+engine's answer path (follow-ups, LLM failure fallback) on the real library."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.answer.extractive import ExtractiveAnswerer, specific_names, unanswerable_reason
+from rag.answer.followup import Turn
+from rag.answer.prompts import CANNOT_ANSWER
+from rag.sentences import split_sentences
+from rag.types import Hit, Paper
+
+SAM = Paper.create(
+    "Sharpness-Aware Minimization for Efficiently Improving Generalization",
+    "Training loss alone does not guarantee generalization. We propose Sharpness-Aware "
+    "Minimization (SAM), which seeks parameters in neighborhoods of uniformly low loss. "
+    "SAM improves accuracy on CIFAR-10 by 1.2 percentage points over SGD.",
+    year=2020,
+)
+QUANT = Paper.create(
+    "Q-VLM: Post-training Quantization for Large Vision-Language Models",
+    "We propose a post-training quantization framework for vision-language models. "
+    "Our method compresses the memory by 2.78x and increases generation speed by 1.44x.",
+)
+
+
+@pytest.fixture(scope="module")
+def answerer(embedder):
+    def lookup(ids):
+        papers = {p.paper_id: p for p in (SAM, QUANT)}
+        out = {}
+        for pid in ids:
+            texts = [papers[pid].title, *split_sentences(papers[pid].abstract)]
+            out[pid] = (texts, embedder.embed(texts))
+        return out
+
+    return ExtractiveAnswerer(embedder.embed_one, lookup)
+
+
+def hits(*papers):
+    return [Hit(paper=p, score=1.0 - i * 0.3, text=p.abstract) for i, p in enumerate(papers)]
+
+
+def test_answer_is_whole_sentences_each_cited(answerer):
+    text = answerer.answer("How much memory does the quantization method save?", hits(QUANT, SAM))
+    assert "2.78x" in text  # numbers kept whole
+    for sentence in split_sentences(text):
+        assert re.search(r"\[\d\][.!?]$", sentence), sentence
+    assert "[2]" not in text  # the unrelated paper is not cited
+
+
+def test_irrelevant_question_is_refused(answerer):
+    text = answerer.answer("Who won the football world cup in 1998?", hits(SAM, QUANT))
+    assert text.startswith(CANNOT_ANSWER)
+    assert "[" not in text  # a refusal cites nothing
+
+
+def test_named_thing_no_paper_mentions_means_refusal():
+    assert specific_names("What FID does BigGAN reach on LSUN?") == ["FID", "BigGAN", "LSUN"]
+    assert unanswerable_reason("What accuracy on LSUN?", hits(SAM), ["SAM improves accuracy."])
+    assert (
+        unanswerable_reason("What does SAM improve?", hits(SAM), ["SAM improves accuracy."]) is None
+    )
+    assert unanswerable_reason("How much faster is it?", hits(QUANT), ["It is fast."]) is not None
+
+
+def test_list_question_gives_one_line_per_paper(answerer):
+    text = answerer.answer(
+        "Which papers propose sharpness-aware minimization or post-training quantization?",
+        [Hit(SAM, 1.0, ""), Hit(QUANT, 0.95, "")],
+        list_question=True,
+    )
+    lines = text.splitlines()
+    assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
+
+
+def test_answer_stays_within_budget(engine):
+    answer = engine.ask("What do the papers say about adversarial robustness of neural networks?")
+    assert len(answer.text.split()) <= 140
+
+
+def test_follow_up_is_answered_about_the_previous_paper(engine):
+    first = engine.ask(
+        "Which method crafts universal adversarial perturbations without any training data?"
+    )
+    turn = Turn(
+        first.question,
+        first.text,
+        tuple(c.paper.paper_id for c in first.citations),
+        tuple(c.paper.title for c in first.citations),
+    )
+    follow = engine.ask("What does it use instead of data?", history=[turn])
+    assert follow.standalone_question and follow.standalone_question != follow.question
+    assert follow.hits[0].paper.paper_id in turn.paper_ids
+
+
+def test_unreachable_llm_falls_back_to_extractive(engine):
+    from rag.config import Config
+    from rag.engine import Engine
+
+    down = Engine(
+        engine.config.replace(
+            llm="openai", llm_base_url="http://127.0.0.1:9/v1", llm_model="m", llm_timeout=2.0
+        ),
+        embedder=engine.embedder,
+    )
+    answer = down.ask(
+        "Which method crafts universal adversarial perturbations without any training data?"
+    )
+    assert answer.backend == "extractive (fallback from openai)"
+    assert any("127.0.0.1:9" in w for w in answer.warnings)
+    assert answer.citations and not answer.refused
+    assert isinstance(down.config, Config)

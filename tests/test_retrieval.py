@@ -1,0 +1,195 @@
+"""Fusion, grouping, author matching, filter parsing (pure), and retrieval on the
+real bundled library (real Chroma, real MiniLM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.authors import AuthorIndex, NameKey, fold
+from rag.errors import InputError, NoMatchError
+from rag.filters import combine, from_question, parse_years, to_where
+from rag.retrieval import coverage, group_by_paper, is_list_question, rrf
+from rag.sentences import split_sentences
+from rag.types import Filters, normalise_title
+
+# ---------------------------------------------------------------- pure pieces
+
+
+def test_rrf_rewards_agreement_between_rankings():
+    fused = rrf([["a", "b", "c"], ["b", "a", "d"]])
+    assert fused["a"] == fused["b"] == 1 / 61 + 1 / 62
+    assert fused["a"] > fused["c"] > 0
+    assert fused["d"] == 1 / 63
+    assert rrf([]) == {}
+
+
+def test_group_by_paper_keeps_best_chunk_once_per_paper():
+    grouped = group_by_paper(
+        [("a#0", "a", 0.2), ("b#0", "b", 0.5), ("a#1", "a", 0.9), ("b#1", "b", 0.1)]
+    )
+    assert list(grouped) == ["a", "b"]
+    assert grouped["a"] == ("a#1", 0.9)
+    assert grouped["b"] == ("b#0", 0.5)
+
+
+def test_coverage_weights_rare_terms():
+    idf = {"grokk": 5.0, "model": 0.5}.get
+    assert coverage(["grokk", "model"], {"grokk"}, idf) == pytest.approx(5.0 / 5.5)
+    assert coverage(["grokk", "model"], {"model"}, idf) == pytest.approx(0.5 / 5.5)
+    assert coverage([], {"model"}, idf) == 0.0
+
+
+def test_list_questions_are_recognised():
+    assert is_list_question("Which papers study grokking?")
+    assert is_list_question("What works propose data-free attacks?")
+    assert not is_list_question("What does the free variant of SAM change?")
+    assert not is_list_question("How fast is the quantized model?")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("We reach 2.78x speed. Next one.", ["We reach 2.78x speed.", "Next one."]),
+        (
+            "As in Smith et al. we test it. Fig. 2 shows it.",
+            ["As in Smith et al. we test it.", "Fig. 2 shows it."],
+        ),
+        ("It works [1]. Really [2, 3].", ["It works [1].", "Really [2, 3]."]),
+        ("", []),
+    ],
+)
+def test_split_sentences_never_cuts_numbers_or_abbreviations(text, expected):
+    assert split_sentences(text) == expected
+
+
+# ---------------------------------------------------------------- authors
+
+INDEX = AuthorIndex(
+    {
+        "p1": ["Yaodong Yu", "Sam Buchanan"],
+        "p2": ["Yang Yu", "Zitong Yang"],
+        "p3": ["Jürgen Schmidhuber", "Laurens van der Maaten"],
+        "p4": ["Y. Yu", "Sam Buchanan"],
+    }
+)
+
+
+@pytest.mark.parametrize("query", ["Yaodong Yu", "Yu, Yaodong", "yaodong yu", "YAODONG YU"])
+def test_author_spellings_resolve_to_one_person(query):
+    assert INDEX.resolve(query) == ("Yaodong Yu",)
+
+
+def test_accents_and_particles_are_forgiven():
+    assert INDEX.resolve("Jurgen Schmidhuber") == ("Jürgen Schmidhuber",)
+    assert INDEX.resolve("van der Maaten, Laurens") == ("Laurens van der Maaten",)
+    assert NameKey.parse("Laurens van der Maaten").last == "van der maaten"
+    assert fold("Jürgen") == "jurgen"
+
+
+def test_initials_match_only_when_unambiguous():
+    assert INDEX.resolve("S. Buchanan") == ("Sam Buchanan",)
+    with pytest.raises(InputError, match="ambiguous"):
+        INDEX.resolve("Y. Yu")
+
+
+def test_unknown_author_says_so():
+    with pytest.raises(
+        NoMatchError, match="no paper in the library lists the author 'Ada Lovelace'"
+    ):
+        INDEX.resolve("Ada Lovelace")
+
+
+# ---------------------------------------------------------------- filters
+
+
+def test_filters_are_recognised_in_questions():
+    filters, topic = from_question("papers by Sam Buchanan on diffusion since 2023", INDEX, ["LG"])
+    assert filters == Filters(authors=("Sam Buchanan",), since=2023)
+    assert "diffusion" in topic and "Buchanan" not in topic and "2023" not in topic
+
+
+@pytest.mark.parametrize(
+    "question, since, until",
+    [
+        ("work from 2021 to 2023 on pruning", 2021, 2023),
+        ("pruning papers before 2022", None, 2021),
+        ("pruning papers after 2022", 2023, None),
+        ("pruning papers in 2020", 2020, 2020),
+        ("pruning with 2048 tokens", None, None),
+    ],
+)
+def test_year_phrases(question, since, until):
+    assert parse_years(question)[:2] == (since, until)
+
+
+def test_category_and_explicit_filters_combine():
+    filters, _ = from_question("diffusion papers in category LG", INDEX, ["LG", "CV"])
+    assert filters.categories == ("LG",)
+    merged = combine(Filters(since=2020), filters)
+    assert merged.since == 2020 and merged.categories == ("LG",)
+
+
+def test_inverted_year_range_is_an_error():
+    with pytest.raises(InputError, match="inverted"):
+        combine(Filters(since=2024, until=2020), Filters())
+
+
+def test_where_clause_shape():
+    where = to_where(Filters(since=2021, categories=("LG",)), {"p1"})
+    assert where == {
+        "$and": [
+            {"paper_id": {"$in": ["p1"]}},
+            {"year": {"$gte": 2021}},
+            {"category": {"$in": ["LG"]}},
+        ]
+    }
+    assert to_where(Filters(), None) is None
+
+
+# ---------------------------------------------------------------- on the real library
+
+
+def titles(hits):
+    return [normalise_title(h.paper.title) for h in hits]
+
+
+def test_hybrid_finds_the_data_free_perturbation_paper(engine):
+    result = engine.retrieve(
+        "Which method crafts universal adversarial perturbations without any training data?"
+    )
+    gold = normalise_title(
+        "Generalizable Data-free Objective for Crafting Universal Adversarial Perturbations"
+    )
+    assert gold in titles(result.hits)
+    assert len(set(h.paper.paper_id for h in result.hits)) == len(result.hits)  # one hit per paper
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid", "hybrid+rerank"])
+def test_every_mode_returns_ranked_unique_papers(engine, mode):
+    hits = engine.retrieve("sharpness-aware minimization generalization", top_k=5, mode=mode).hits
+    assert 0 < len(hits) <= 5
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_author_filter_from_question_restricts_results(engine):
+    result = engine.retrieve("papers by Sam Buchanan on sparse rate reduction")
+    assert result.filters.authors == ("Sam Buchanan",)
+    assert result.hits and all("Sam Buchanan" in h.paper.authors for h in result.hits)
+
+
+def test_explicit_filter_matching_nothing_says_so(engine):
+    with pytest.raises(NoMatchError, match="no paper in the library matches the filters"):
+        engine.retrieve("diffusion models", filters=Filters(since=2039))
+    with pytest.raises(NoMatchError, match="Nobody Atall"):
+        engine.retrieve("diffusion models", filters=Filters(authors=("Nobody Atall",)))
+
+
+def test_list_question_keeps_more_than_top_k_when_scores_are_close(engine):
+    result = engine.retrieve(
+        "Which papers study grokking, where test accuracy improves long after training accuracy saturates?",
+        top_k=3,
+    )
+    assert result.list_question
+    grokking = [t for t in titles(result.hits) if "grokking" in t]
+    assert len(grokking) >= 2
