@@ -6,8 +6,8 @@ abstract still says which paper it comes from, to the embedder and to BM25.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Iterable, Iterator
 
 from .types import Chunk, Paper
 

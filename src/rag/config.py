@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -57,7 +58,7 @@ class Config:
     concurrency: int = 4  # RAG_CONCURRENCY: chat requests processed at once
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Defaults, then RAG_* variables, then explicit overrides (flags; None = unset)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -74,7 +75,7 @@ class Config:
         config.validate()
         return config
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         changes = {k: v for k, v in changes.items() if v is not None}
         config = dataclasses.replace(self, **changes)
         config.validate()

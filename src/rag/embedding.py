@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 
@@ -57,7 +58,7 @@ class Embedder:
                     self._model = _load_model(self.model_path or default_model_path())
         return self._model
 
-    def embed(self, texts: Sequence[str], show_progress: bool = False) -> "np.ndarray":
+    def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors for texts, shape (len(texts), dim), float32, unit length."""
         import numpy as np
 
@@ -72,7 +73,7 @@ class Embedder:
             show_progress_bar=show_progress,
         ).astype(np.float32)
 
-    def embed_one(self, text: str) -> "np.ndarray":
+    def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
 

@@ -20,9 +20,10 @@ _ABBREVIATIONS = {
 
 # A candidate end: . ! or ? (optionally followed by a closing quote/bracket, and
 # by citation markers like " [1]" or "[1, 2]"), then whitespace, then the start of
-# the next sentence (capital letter, digit, quote, bracket).
+# the next sentence (capital letter, digit, quote, bracket, or a tag such as "</p>":
+# the citation checker splits before a tag too, so an extractive quote never spans one).
 _END = re.compile(
-    r"([.!?][\"'\u201d\u2019)\]]?(?:\s*\[\d+(?:\s*[,\u2013-]\s*\d+)*\])*)\s+(?=[\"'\u201c(\[]?[A-Z0-9])"
+    r"([.!?][\"'\u201d\u2019)\]]?(?:\s*\[\d+(?:\s*[,\u2013-]\s*\d+)*\])*)\s+(?=[\"'\u201c(\[]?[A-Z0-9]|<)"
 )
 
 

@@ -56,7 +56,7 @@ class Paper:
     venue: str | None = None
 
     @classmethod
-    def create(cls, title: str, abstract: str, **fields: Any) -> "Paper":
+    def create(cls, title: str, abstract: str, **fields: Any) -> Paper:
         """Build a paper with its id derived from the title and tidy text fields."""
         title = " ".join(title.split())
         abstract = " ".join(abstract.split())

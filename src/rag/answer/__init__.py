@@ -11,7 +11,8 @@ the markers and scores their support, whatever the backend.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from ..types import Hit
 

@@ -14,10 +14,10 @@ raises `SourceError` only when the whole file is unusable.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 from ..errors import ParseError, SourceError
 from ..types import Paper

@@ -39,6 +39,12 @@ _LATEX_MARKS = re.compile(r"[\\{}~$]|--|``|''")
 _BARE_PERCENT = re.compile(r"(?<!\\)%")
 # A word ending in a control word or a lone backslash ("\\LaTeX", "\\c") takes the next word.
 _ENDS_IN_COMMAND = re.compile(r"\\(?:[A-Za-z]+)?$")
+# pylatexenc takes ~0.2 ms per word with markup and recurses once per brace level, so
+# a value longer than any real abstract (a few thousand characters), or nested deeper
+# than Python's stack allows, gets the plain fallback `strip_latex` instead.
+MAX_LATEX_CHARS = 20_000
+_FALLBACK_TOKEN = re.compile(r"\\([&%$#_{}])|\\[A-Za-z]+\*?|\\.?|[{}]|~|---|--")
+_FALLBACK_REPLACEMENT = {"~": " ", "\\ ": " ", "\\\\": " ", "---": "\u2014", "--": "\u2013"}
 
 
 def detect(path: Path, head: str) -> bool:
@@ -145,13 +151,31 @@ def latex_to_text(value: str) -> str:
     """
     if not _LATEX_MARKS.search(value):
         return as_text(value)
-    value = _BARE_PERCENT.sub(r"\\%", value)
+    if len(value) > MAX_LATEX_CHARS:
+        return strip_latex(value)
+    escaped = _BARE_PERCENT.sub(r"\\%", value)
     # pylatexenc reads character by character (~2 ms per abstract): give it only the
     # words that hold markup, and keep the plain words as they are.
+    try:
+        return as_text(
+            " ".join(
+                _decoder().latex_to_text(chunk) if _LATEX_MARKS.search(chunk) else chunk
+                for chunk in latex_words(escaped)
+            )
+        )
+    except RecursionError:  # braces nested hundreds deep
+        return strip_latex(value)
+
+
+def strip_latex(value: str) -> str:
+    """Markup dropped rather than interpreted: the fallback for oversized or deep values.
+
+    >>> strip_latex(r"{{Caf\\'e}} \\emph{new}---5\\% off")
+    'Cafe new\u20145% off'
+    """
     return as_text(
-        " ".join(
-            _decoder().latex_to_text(chunk) if _LATEX_MARKS.search(chunk) else chunk
-            for chunk in latex_words(value)
+        _FALLBACK_TOKEN.sub(
+            lambda m: m.group(1) or _FALLBACK_REPLACEMENT.get(m.group(0), ""), value
         )
     )
 

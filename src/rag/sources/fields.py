@@ -40,8 +40,8 @@ def as_text(value: Any) -> str:
     """
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)):
-        return " ".join(as_text(item) for item in value)
+    if isinstance(value, (list, tuple)):  # joined, then tidied: [None, None] is ""
+        value = " ".join(as_text(item) for item in value)
     return " ".join(str(value).split())
 
 

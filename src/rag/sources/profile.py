@@ -42,6 +42,10 @@ ORGANISATION_RE = re.compile(r"[A-Z][A-Za-z]*[a-z][A-Za-z]*")  # OpenAI, DeepMin
 MAX_CAPITAL_CHUNKS = 2  # LeCun, McDonald, DiCaprio; no name word has three
 INITIALS_RE = re.compile(r"(?:[^\W\d_]\.-?){1,3}")
 APOSTROPHE_PREFIX_RE = re.compile(r"^[A-Za-z]['’]")  # O'Brien, D'Amour, d'Aspremont
+# Every capital letter is a candidate split and each candidate reads the rest of the
+# line, so the work grows with the square of the line's length. Real title-and-author
+# lines are under 200 characters (158 in the bundled page); a longer one is kept whole.
+MAX_SPLIT_CHARS = 2000
 
 
 def detect(path: Path, head: str) -> bool:
@@ -123,6 +127,8 @@ def split_title_authors(line: str) -> tuple[str, tuple[str, ...], tuple[str, ...
     capital letter not preceded by a space. Every such point whose remainder parses as
     a list of person names is a candidate; the cheapest one by `_split_cost` wins.
     """
+    if len(line) > MAX_SPLIT_CHARS:
+        return None
     body, separator, affiliation_text = line.rpartition(AFFILIATION_SEPARATOR)
     if not separator:
         body, affiliation_text = line, ""

@@ -159,6 +159,9 @@ def json_records(path: Path, report: ParseReport) -> Iterator[tuple[int, dict[st
             problem = f"not valid JSON ({error.msg}, column {error.colno})"
             report.problems.append(ParseError(str(path), number, problem))
             continue
+        except RecursionError:  # json's decoder recurses once per nesting level
+            report.problems.append(ParseError(str(path), number, "JSON nested too deeply"))
+            continue
         if isinstance(record, dict):
             yield number, record
         else:
@@ -221,7 +224,7 @@ def first_json_object(path: Path, head: str) -> dict[str, Any] | None:
         return None
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 

@@ -1,7 +1,8 @@
 """Reading a source file as text, with the errors a user can act on.
 
 Scraped pages arrive in whatever encoding the browser or editor saved them in, so:
-a byte-order mark decides (UTF-8, UTF-16, UTF-32); otherwise each line is UTF-8,
+a byte-order mark decides (UTF-8, UTF-16, UTF-32); a head with a zero byte in every
+other place is UTF-16 saved without a BOM; otherwise each line is UTF-8,
 and a line that is not valid UTF-8 falls back to cp1252, then latin-1. Deciding per
 line keeps a mostly-UTF-8 file with one stray Windows byte readable everywhere else,
 and lets large files be streamed in bounded memory.
@@ -27,6 +28,10 @@ BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # latin-1 decodes any byte
+# Without a BOM, a head is read as UTF-16 when at least this share of its byte pairs
+# has a zero high byte (Latin-script text) and at most this share a zero low byte.
+UTF16_ZERO_SHARE = 0.6
+UTF16_STRAY_SHARE = 0.02
 # Text has few control characters besides tab, newline, carriage return and form feed;
 # a head with more than this share of them is binary even if it decodes.
 MAX_CONTROL_SHARE = 0.05
@@ -39,7 +44,7 @@ BINARY = "binary file, not text"
 def read_head(path: Path, size: int = HEAD_BYTES) -> str:
     """The first `size` bytes of a text file, decoded; raises SourceError if unusable."""
     raw = _read_bytes(path, size)
-    encoding = _bom_encoding(raw)
+    encoding = _encoding(raw)
     if encoding in (None, "utf-8-sig"):
         text = _decode_head(raw.removeprefix(codecs.BOM_UTF8), complete=len(raw) < size)
     else:
@@ -54,8 +59,8 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> str:
 def iter_lines(path: Path) -> Iterator[str]:
     """The file's lines without line endings, streamed; SourceError if it is unusable."""
     read_head(path)  # raises for missing, directory, empty and binary files
-    encoding = _bom_encoding(_read_bytes(path, 4))
-    if encoding in ("utf-16", "utf-32"):
+    encoding = _encoding(_read_bytes(path, HEAD_BYTES))
+    if encoding not in (None, "utf-8-sig"):
         with Path(path).open(encoding=encoding, errors="replace", newline=None) as handle:
             for line in handle:
                 yield _checked(path, line.rstrip("\n"))
@@ -116,6 +121,28 @@ def _bom_encoding(raw: bytes) -> str | None:
         if raw.startswith(bom):
             return encoding
     return None
+
+
+def _encoding(raw: bytes) -> str | None:
+    """The encoding a BOM names, else UTF-16 without BOM if the head looks like it, else None."""
+    return _bom_encoding(raw) or _sniff_utf16(raw)
+
+
+def _sniff_utf16(raw: bytes) -> str | None:
+    """UTF-16 saved without a BOM: Latin-script text has a zero byte in every other place.
+
+    >>> _sniff_utf16("Title".encode("utf-16-le")), _sniff_utf16(b"Title")
+    ('utf-16-le', None)
+    """
+    pairs = len(raw) // 2
+    if pairs < 2:
+        return None
+    even, odd = raw[0 : 2 * pairs : 2].count(0), raw[1 : 2 * pairs : 2].count(0)
+    if odd >= UTF16_ZERO_SHARE * pairs and even <= UTF16_STRAY_SHARE * pairs:
+        return "utf-16-le"
+    if even >= UTF16_ZERO_SHARE * pairs and odd <= UTF16_STRAY_SHARE * pairs:
+        return "utf-16-be"
+    return None  # binary data with zeros stays binary: _looks_binary sees its NULs
 
 
 def _decode_line(raw: bytes) -> str:

@@ -1,0 +1,647 @@
+"""The only module that talks to Chroma: embedded (`PersistentClient`) or a server
+(`HttpClient`), chosen by configuration alone.
+
+Three collections per library `<name>`:
+
+    <name>            one row per chunk: its vector, its text and its paper's metadata
+                      (written in LlamaIndex's node layout, read through `ChromaVectorStore`)
+    <name>_sentences  one row per paper: the title and abstract sentences with their
+                      vectors (float16, base64) in metadata, for reranking and extractive
+                      answers. They are fetched by paper id, never searched, so they sit
+                      behind a 1-d placeholder vector: an HNSW index over ~10 sentence
+                      vectors per paper would hold gigabytes in memory at 100k papers.
+    <name>_files      the file manifest: one row per ingested source file (see FileEntry)
+
+Every chunk carries its paper's metadata, so each paper can be rebuilt from the store
+alone and every metadata filter can be a Chroma `where` clause. A paper's content hash
+rides on its chunks, so the per-paper manifest can never disagree with what is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from .errors import StoreError, StoreMismatchError
+from .types import Chunk, Paper
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2  # 2: sentences as one row per paper; file manifest; text hash, identity keys
+_LIST_SEP = "; "
+_ID_SEP = " "  # paper ids in a manifest row
+_PAGE = 5000  # rows per Chroma get() / delete() page
+_MAX_LISTED = 1000  # skipped titles / problems remembered per file
+_PLACEHOLDER = [0.0]  # the vector of rows that are looked up by id, never searched
+_OPTIONAL = ("category", "date", "url", "doi", "arxiv_id", "venue", "year")
+_KEY_KINDS = ("doi", "arxiv")  # identity keys stored as metadata key_doi, key_arxiv
+_REBUILD = "rebuild it with `rag ingest --rebuild`"
+_SELF_DISTANCE = 1e-3  # cosine distance of a stored vector to itself, float error included
+_SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A paper ready to store: its chunks and abstract sentences, in vector order."""
+
+    paper: Paper
+    content_hash: str  # everything stored: decides whether the paper is rewritten
+    text_hash: str  # only what is embedded: decides whether it is re-embedded
+    chunks: Sequence[Chunk]
+    sentences: Sequence[str]  # title first, then the abstract's sentences
+    keys: tuple[tuple[str, str], ...] = ()  # normalised ("doi" | "arxiv", value) identities
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    """A paper as stored, with what ingest compares against."""
+
+    paper: Paper
+    content_hash: str
+    text_hash: str
+    n_chunks: int
+    keys: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    chunk_id: str
+    paper_id: str
+    text: str
+    similarity: float  # cosine similarity for queries; 0 for plain reads
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """What the store knows of one ingested source file.
+
+    Written only after every paper of the file is stored, so an entry whose sha256
+    matches the file means: nothing to read. `paper_ids` are the papers the file
+    holds; `stale_ids` papers that still list the file as a source although it no
+    longer holds them (kept until `rag ingest --prune`).
+    """
+
+    path: str  # resolved path: the row id
+    sha256: str  # "" = invalidated (a paper of the file was removed): read it again
+    size: int
+    mtime: float
+    format: str
+    settings: str  # the ingest settings fingerprint the papers were stored with
+    paper_ids: tuple[str, ...]
+    stale_ids: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # entries without abstract (for the per-file report)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def paper_metadata(paper: Paper, content_hash: str) -> dict[str, Any]:
+    """Flat metadata (str/int/float, as Chroma requires) for every chunk of a paper.
+
+    Absent optional fields are None, which an upsert turns into "remove the key".
+    """
+    meta: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "authors": _LIST_SEP.join(paper.authors),
+        "affiliations": _LIST_SEP.join(paper.affiliations),
+        "sources": _LIST_SEP.join(paper.sources),
+        "content_hash": content_hash,
+    }
+    for key in _OPTIONAL:
+        meta[key] = getattr(paper, key) or None
+    return meta
+
+
+def paper_from_metadata(meta: dict[str, Any]) -> Paper:
+    def split(key: str) -> tuple[str, ...]:
+        value = meta.get(key) or ""
+        return tuple(v for v in value.split(_LIST_SEP) if v)
+
+    def opt(key: str) -> Any:
+        return meta.get(key) or None
+
+    year = meta.get("year")
+    return Paper(
+        paper_id=meta["paper_id"],
+        title=meta["title"],
+        abstract=meta.get("abstract", ""),
+        authors=split("authors"),
+        affiliations=split("affiliations"),
+        category=opt("category"),
+        date=opt("date"),
+        year=year if isinstance(year, int) else None,
+        sources=split("sources"),
+        url=opt("url"),
+        doi=opt("doi"),
+        arxiv_id=opt("arxiv_id"),
+        venue=opt("venue"),
+    )
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """Unit vectors -> base64 of float16 (cosine error ~1e-3, half the bytes of float32)."""
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vectors(text: str, dim: int) -> np.ndarray:
+    """The inverse of encode_vectors, re-normalised to unit length, float32."""
+    import numpy as np
+
+    flat = np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
+    vectors = flat.reshape(-1, dim)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+class Store:
+    """A library in Chroma: chunks, sentences and the file manifest."""
+
+    def __init__(
+        self,
+        path: Path,
+        embed_model: str,
+        dim: int | Callable[[], int],
+        collection: str = "papers",
+        url: str | None = None,
+    ) -> None:
+        self.location = url or str(path)
+        self.embed_model = embed_model
+        self._remote = url is not None
+        self._client = _connect(path, url)
+        # A callable dim (it loads the model) is resolved only once the store is reachable.
+        self.dim = dim() if callable(dim) else dim
+        self._name = collection
+        self._broken: StoreError | None = None
+        self._open()
+
+    # ---------------------------------------------------------------- opening
+    def _open(self) -> None:
+        """Open the collections; a mismatch is raised on first use, so reset() still works."""
+        try:
+            self._chunks = self._open_collection(self._name, vectors=True)
+            self._sentences = self._open_collection(self._name + "_sentences", vectors=False)
+            self._files = self._open_collection(self._name + "_files", vectors=False)
+            self._broken = None
+        except StoreMismatchError as exc:
+            self._broken = exc
+
+    def _open_collection(self, name: str, vectors: bool):
+        expected: dict[str, Any] = {
+            "rag_schema": SCHEMA_VERSION,
+            "rag_embed_model": self.embed_model,
+            "rag_dim": self.dim,
+        }
+        if vectors:
+            expected["hnsw:space"] = "cosine"
+        try:
+            collection = self._client.get_or_create_collection(
+                name, metadata=expected, embedding_function=None
+            )
+            meta = collection.metadata or {}
+        except Exception as exc:  # a damaged database file, a server error
+            raise StoreError(
+                f"cannot open the store at {self.location} ({_short(exc)}): {_REBUILD}"
+            ) from None
+        if meta.get("rag_schema") != SCHEMA_VERSION:
+            raise StoreMismatchError(
+                f"the store at {self.location} was written by another version "
+                f"(schema {meta.get('rag_schema')!r}, expected {SCHEMA_VERSION}): {_REBUILD}"
+            )
+        if meta.get("rag_embed_model") != self.embed_model or meta.get("rag_dim") != self.dim:
+            raise StoreMismatchError(
+                f"the store at {self.location} was built with embedding model "
+                f"{meta.get('rag_embed_model')!r} (dim {meta.get('rag_dim')}), not "
+                f"{self.embed_model!r} (dim {self.dim}): {_REBUILD}"
+            )
+        return collection
+
+    def _ready(self) -> None:
+        if self._broken is not None:
+            raise self._broken
+
+    def reset(self) -> None:
+        """Drop everything (for `rag ingest --rebuild`); StoreError if something stays."""
+        for suffix in ("", "_sentences", "_files"):
+            try:
+                self._client.delete_collection(self._name + suffix)
+            except Exception:  # absent already, or too damaged to delete: checked below
+                pass
+        self._open()
+        self._ready()
+        if self._call(self._chunks.count) or self._call(self._files.count):
+            raise StoreError(f"cannot empty the store at {self.location}: {_REBUILD}")
+
+    def check_index(self) -> None:
+        """StoreError if the vector index cannot find a stored chunk by its own vector.
+
+        A truncated or overwritten HNSW file is not always an error in Chroma: queries
+        can silently return wrong neighbours. One lookup of the newest chunk catches it.
+        """
+        self._ready()
+        n = self.count_chunks()
+        if not n:
+            return
+        row = self._call(self._chunks.get, limit=1, offset=n - 1, include=["embeddings"])
+        found = self._call(
+            self._chunks.query,
+            query_embeddings=[row["embeddings"][0]],
+            n_results=1,
+            include=["distances"],
+        )
+        distances = found["distances"][0] if found.get("distances") else []
+        if not distances or distances[0] > _SELF_DISTANCE:
+            raise StoreError(
+                f"the vector index of the store at {self.location} is damaged: {_REBUILD}"
+            )
+
+    # ---------------------------------------------------------------- writing
+    def add(
+        self,
+        items: Sequence[Prepared],
+        chunk_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+    ) -> None:
+        """Store prepared papers, replacing any older version of them in place.
+
+        Order matters for an interrupted write: chunks the new version no longer has
+        are deleted first, then the sentences, then every chunk in one upsert that
+        carries the new content hash. A paper is never absent, and until the last
+        write lands it still shows its old hash, so the next ingest writes it again.
+        """
+        self._ready()
+        if not items:
+            return
+        ids = [item.paper.paper_id for item in items]
+        new_chunk_ids = {c.chunk_id for item in items for c in item.chunks}
+        leftover = [cid for cid in self._chunk_ids(ids) if cid not in new_chunk_ids]
+        if leftover:
+            self._call(self._chunks.delete, ids=leftover)
+        row = 0
+        sent_meta = []
+        for item in items:
+            n = len(item.sentences)
+            sent_meta.append(
+                {
+                    "sentences": json.dumps(list(item.sentences), ensure_ascii=False),
+                    "vectors": encode_vectors(sentence_vectors[row : row + n]),
+                }
+            )
+            row += n
+        self._upsert(self._sentences, ids, [_PLACEHOLDER] * len(ids), sent_meta, None)
+        chunk_ids, documents, metas = [], [], []
+        for item in items:
+            for chunk in item.chunks:
+                chunk_ids.append(chunk.chunk_id)
+                documents.append(chunk.text)
+                metas.append(self._chunk_metadata(item, chunk))
+        self._upsert(self._chunks, chunk_ids, chunk_vectors, metas, documents)
+
+    def update_metadata(self, items: Sequence[Prepared]) -> None:
+        """Rewrite the metadata of papers whose embedded text is unchanged (no vectors)."""
+        self._ready()
+        chunk_ids, metas = [], []
+        for item in items:
+            for chunk in item.chunks:
+                chunk_ids.append(chunk.chunk_id)
+                metas.append(self._chunk_metadata(item, chunk))
+        for start in range(0, len(chunk_ids), _PAGE):
+            self._call(
+                self._chunks.update,
+                ids=chunk_ids[start : start + _PAGE],
+                metadatas=metas[start : start + _PAGE],
+            )
+
+    def _chunk_metadata(self, item: Prepared, chunk: Chunk) -> dict[str, Any]:
+        from llama_index.core.schema import TextNode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        # LlamaIndex's node layout, so ChromaVectorStore reads the rows back as nodes;
+        # the node JSON holds only the paper id (the flat keys hold the rest once).
+        node = TextNode(id_=chunk.chunk_id, text="", metadata={"paper_id": chunk.paper_id})
+        meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
+        for unused in ("document_id", "doc_id", "ref_doc_id"):  # "None" placeholders
+            meta.pop(unused, None)
+        meta.update(paper_metadata(item.paper, item.content_hash))
+        meta.update(chunk_index=chunk.index, n_chunks=len(item.chunks), text_hash=item.text_hash)
+        found = dict(item.keys)
+        for kind in _KEY_KINDS:
+            meta["key_" + kind] = found.get(kind)
+        return meta
+
+    def _upsert(self, collection, ids, embeddings, metadatas, documents) -> None:
+        limit = self._max_batch()
+        for start in range(0, len(ids), limit):
+            end = start + limit
+            self._call(
+                collection.upsert,
+                ids=ids[start:end],
+                embeddings=embeddings[start:end],
+                metadatas=metadatas[start:end],
+                documents=documents[start:end] if documents is not None else None,
+            )
+
+    def _max_batch(self) -> int:
+        try:
+            return int(self._client.get_max_batch_size())
+        except Exception:
+            return _PAGE
+
+    def delete_papers(self, paper_ids: Sequence[str]) -> None:
+        """Remove papers, and mark the files that hold them to be read again.
+
+        The manifest may only say "nothing to read" for a file whose papers are all
+        stored, so a later ingest of such a file re-reads it and adds them back.
+        """
+        self._ready()
+        paper_ids = list(paper_ids)
+        if not paper_ids:
+            return
+        for start in range(0, len(paper_ids), _PAGE):
+            batch = paper_ids[start : start + _PAGE]
+            self._call(self._chunks.delete, where={"paper_id": {"$in": batch}})
+            self._call(self._sentences.delete, ids=batch)
+        gone = set(paper_ids)
+        for entry in self.files().values():
+            if entry.sha256 and gone.intersection(entry.paper_ids):
+                self.put_file(_replace_entry(entry, sha256=""))
+
+    # ---------------------------------------------------------------- manifest
+    def files(self) -> dict[str, FileEntry]:
+        """Every file manifest entry, keyed by resolved path."""
+        self._ready()
+        page = self._call(self._files.get, include=["metadatas"])
+        return {
+            path: _entry_from_metadata(path, meta)
+            for path, meta in zip(page["ids"], page["metadatas"], strict=True)
+        }
+
+    def put_file(self, entry: FileEntry) -> None:
+        self._ready()
+        meta = {
+            "sha256": entry.sha256,
+            "size": entry.size,
+            "mtime": entry.mtime,
+            "format": entry.format,
+            "settings": entry.settings,
+            "paper_ids": _ID_SEP.join(entry.paper_ids),
+            "stale_ids": _ID_SEP.join(entry.stale_ids),
+            "skipped": json.dumps(list(entry.skipped[:_MAX_LISTED]), ensure_ascii=False),
+            "problems": json.dumps(list(entry.problems[:_MAX_LISTED]), ensure_ascii=False),
+        }
+        self._call(
+            self._files.upsert, ids=[entry.path], embeddings=[_PLACEHOLDER], metadatas=[meta]
+        )
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        self._ready()
+        if paths:
+            self._call(self._files.delete, ids=list(paths))
+
+    # ---------------------------------------------------------------- reading
+    def count_chunks(self) -> int:
+        self._ready()
+        return self._call(self._chunks.count)
+
+    def papers(self) -> dict[str, tuple[Paper, str]]:
+        """Every stored paper with its content hash, keyed by paper_id."""
+        found: dict[str, tuple[Paper, str]] = {}
+        for row in self._iter_rows(include=["metadatas"], where={"chunk_index": 0}):
+            meta = row["metadata"]
+            found[meta["paper_id"]] = (paper_from_metadata(meta), meta.get("content_hash", ""))
+        return found
+
+    def lookup(
+        self, paper_ids: Iterable[str] = (), keys: Iterable[tuple[str, str]] = ()
+    ) -> dict[str, StoredPaper]:
+        """Stored papers with any of these ids or ("doi" | "arxiv", value) keys, by id."""
+        self._ready()
+        clauses: list[dict[str, Any]] = []
+        ids = sorted(set(paper_ids))
+        for start in range(0, len(ids), _PAGE):
+            clauses.append({"paper_id": {"$in": ids[start : start + _PAGE]}})
+        wanted: dict[str, set[str]] = {}
+        for kind, value in keys:
+            if kind in _KEY_KINDS:
+                wanted.setdefault(kind, set()).add(value)
+        for kind, values in wanted.items():
+            listed = sorted(values)
+            for start in range(0, len(listed), _PAGE):
+                clauses.append({"key_" + kind: {"$in": listed[start : start + _PAGE]}})
+        found: dict[str, StoredPaper] = {}
+        for clause in clauses:
+            page = self._call(
+                self._chunks.get,
+                where={"$and": [{"chunk_index": 0}, clause]},
+                include=["metadatas"],
+            )
+            for meta in page["metadatas"]:
+                stored = _stored_from_metadata(meta)
+                found[stored.paper.paper_id] = stored
+        return found
+
+    def present(self, paper_ids: Sequence[str]) -> set[str]:
+        """Which of these papers are stored (their first chunk is)."""
+        self._ready()
+        out: set[str] = set()
+        ids = sorted(set(paper_ids))
+        for start in range(0, len(ids), _PAGE):
+            where = {
+                "$and": [{"chunk_index": 0}, {"paper_id": {"$in": ids[start : start + _PAGE]}}]
+            }
+            page = self._call(self._chunks.get, where=where, include=["metadatas"])
+            out.update(meta["paper_id"] for meta in page["metadatas"])
+        return out
+
+    def chunks(self) -> Iterator[StoredChunk]:
+        """Every chunk's id, paper and text (to build the keyword index)."""
+        for row in self._iter_rows(include=["metadatas", "documents"]):
+            yield StoredChunk(row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0)
+
+    def _chunk_ids(self, paper_ids: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for start in range(0, len(paper_ids), _PAGE):
+            page = self._call(
+                self._chunks.get,
+                where={"paper_id": {"$in": list(paper_ids[start : start + _PAGE])}},
+                include=[],
+            )
+            out.extend(page["ids"])
+        return out
+
+    def _iter_rows(self, include: list[str], where: dict | None = None) -> Iterator[dict]:
+        self._ready()
+        offset = 0
+        while True:
+            page = self._call(
+                self._chunks.get, include=include, where=where, limit=_PAGE, offset=offset
+            )
+            ids = page["ids"]
+            for i, chunk_id in enumerate(ids):
+                yield {
+                    "id": chunk_id,
+                    "metadata": page["metadatas"][i] if page.get("metadatas") else {},
+                    "document": page["documents"][i] if page.get("documents") else None,
+                }
+            if len(ids) < _PAGE:
+                return
+            offset += _PAGE
+
+    @property
+    def _vector_store(self):
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self._chunks)
+
+    def query(
+        self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
+    ) -> list[StoredChunk]:
+        """The k nearest chunks (cosine), optionally restricted by a Chroma where clause."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        k = max(1, min(k, self.count_chunks()))
+        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k)
+        kwargs = {"where": where} if where else {}
+        result = self._call(self._vector_store.query, query, **kwargs)
+        out = []
+        for node, similarity in zip(result.nodes, result.similarities or [], strict=False):
+            # ChromaVectorStore reports exp(-distance); cosine distance = 1 - cos.
+            cosine = 1.0 + math.log(max(similarity, 1e-12))
+            out.append(
+                StoredChunk(node.node_id, node.metadata["paper_id"], node.get_content(), cosine)
+            )
+        return out
+
+    def sentences(self, paper_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+        """The stored sentences (title first) of papers, with their unit vectors."""
+        self._ready()
+        if not paper_ids:
+            return {}
+        out = {}
+        ids = list(dict.fromkeys(paper_ids))
+        for start in range(0, len(ids), _PAGE):
+            page = self._call(
+                self._sentences.get, ids=ids[start : start + _PAGE], include=["metadatas"]
+            )
+            for paper_id, meta in zip(page["ids"], page["metadatas"], strict=True):
+                out[paper_id] = (
+                    json.loads(meta["sentences"]),
+                    decode_vectors(meta["vectors"], self.dim),
+                )
+        return out
+
+    def matching_ids(self, where: dict[str, Any]) -> set[str]:
+        """Paper ids whose chunks satisfy a where clause."""
+        return {row["metadata"]["paper_id"] for row in self._iter_rows(["metadatas"], where=where)}
+
+    # ---------------------------------------------------------------- plumbing
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            # Embedded, a failing read or write means damaged files; a server may be down.
+            fix = "check the Chroma server" if self._remote else _REBUILD
+            raise StoreError(f"the store at {self.location} failed ({_short(exc)}): {fix}") from exc
+
+
+def _stored_from_metadata(meta: dict[str, Any]) -> StoredPaper:
+    return StoredPaper(
+        paper=paper_from_metadata(meta),
+        content_hash=meta.get("content_hash", ""),
+        text_hash=meta.get("text_hash", ""),
+        n_chunks=int(meta.get("n_chunks") or 1),
+        keys=tuple((kind, meta["key_" + kind]) for kind in _KEY_KINDS if meta.get("key_" + kind)),
+    )
+
+
+def _entry_from_metadata(path: str, meta: dict[str, Any]) -> FileEntry:
+    def ids(key: str) -> tuple[str, ...]:
+        return tuple(x for x in (meta.get(key) or "").split(_ID_SEP) if x)
+
+    return FileEntry(
+        path=path,
+        sha256=meta.get("sha256") or "",
+        size=int(meta.get("size") or 0),
+        mtime=float(meta.get("mtime") or 0.0),
+        format=meta.get("format") or "",
+        settings=meta.get("settings") or "",
+        paper_ids=ids("paper_ids"),
+        stale_ids=ids("stale_ids"),
+        skipped=tuple(json.loads(meta.get("skipped") or "[]")),
+        problems=tuple(json.loads(meta.get("problems") or "[]")),
+    )
+
+
+def _replace_entry(entry: FileEntry, **changes: Any) -> FileEntry:
+    import dataclasses
+
+    return dataclasses.replace(entry, **changes)
+
+
+def _connect(path: Path, url: str | None):
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False, allow_reset=True)
+    if url:
+        parsed = urlparse(url)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname or "localhost",
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {url} ({_short(exc)}): start it with "
+                "`chroma run --path DIR --port PORT` or fix RAG_CHROMA_URL"
+            ) from None
+        return client
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:
+        raise StoreError(f"cannot open the store at {path} ({_short(exc)}): {_REBUILD}") from None
+
+
+def remove_store_files(path: Path) -> None:
+    """Delete an embedded store's own files (its database and index segments) and
+    nothing else in the directory: `rag ingest --rebuild` when Chroma cannot open them."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # forget clients opened on these files
+    for item in Path(path).iterdir():
+        if item.is_file() and item.name.startswith("chroma.sqlite3"):  # and -wal, -journal
+            item.unlink()
+        elif item.is_dir() and _SEGMENT_DIR.fullmatch(item.name):
+            shutil.rmtree(item)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def dumps_paper(paper: Paper) -> str:
+    return json.dumps(paper.to_dict(), sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,294 @@
+"""The app in a real browser (Debian's Chromium through Playwright): ask, click a
+citation, upload, the eval chart, and hostile paper text that must stay text.
+
+Screenshots (desktop 1280x800 and phone 390x844) go to test-artifacts/; the desktop
+chat screenshot is copied to docs/screenshot-chat.png for the README.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from rag.config import Config
+from rag.engine import Engine
+from ui.app import build_app, launch_options
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
+UAP_QUESTION = "Which method crafts universal adversarial perturbations without any training data?"
+UAP_TITLE = "Generalizable Data-free Objective for Crafting Universal Adversarial Perturbations"
+ANSWER_TIMEOUT = 300_000  # ms; the machine is shared, an answer can take a while
+DAILY_LISTING = """new
+
+Get trending papers in your email inbox!
+
+Subscribe
+
+byAK and the research community
+
+Apr 2
+
+Lichen Transformers: Attention Over Symbiotic Fungal Networks
+
+We model lichen growth as message passing between fungal and algal partners. Lichen transformers predict colony expansion on bare rock three times more accurately than diffusion baselines.
+
+Apr 2
+
+Glacier Tokenizers for Long-Horizon Ice Sheet Forecasting
+
+We compress decades of satellite ice sheet imagery into discrete glacier tokens. A forecaster trained on glacier tokens predicts calving events up to eighteen months ahead.
+"""
+XSS_TITLE = "<script>alert(1)</script> Cross-Site Scripting Robust Retrieval"
+XSS_CSV = (
+    "title,abstract,authors,year,url\n"
+    f'"{XSS_TITLE}","We study <img src=x onerror=alert(2)> injection into paper abstracts. '
+    "[click me](javascript:alert(3)) Our method ${alert(4)} escapes {{everything}} and shows "
+    'markup as plain text.","Eve <b>Mallory</b>",2024,"javascript:alert(5)"\n'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(library_store, embedder, tmp_path_factory):
+    store = tmp_path_factory.mktemp("ui_browser") / "store"
+    shutil.copytree(library_store, store)
+    config = Config.from_env({}, store=store)
+    demo = build_app(Engine(config, embedder=embedder), config)
+    options = launch_options(config) | {
+        "server_name": "127.0.0.1",
+        "server_port": free_port(),
+        "prevent_thread_lock": True,
+        "quiet": True,
+    }
+    _, address, _ = demo.launch(**options)
+    yield address
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: make browser"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("ui_files")
+    paths = {
+        "listing": folder / "daily_excerpt.txt",
+        "xss": folder / "hostile.csv",
+        "questions": folder / "three.jsonl",
+    }
+    paths["listing"].write_text(DAILY_LISTING, encoding="utf-8")
+    paths["xss"].write_text(XSS_CSV, encoding="utf-8")
+    lines = (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    paths["questions"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def open_page(browser, url: str, viewport: dict, dialogs: list[str]) -> Page:
+    page = browser.new_page(viewport=viewport)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    return page
+
+
+def shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def ask(page: Page, question: str) -> None:
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    # the notes line appears with the final answer, after streaming ends
+    page.wait_for_selector("#chatbot .answer-meta", timeout=ANSWER_TIMEOUT)
+
+
+def paper_count(page: Page) -> int:
+    text = page.inner_text("#paper-count")
+    return int(re.search(r"([\d,]+) papers?", text).group(1).replace(",", ""))
+
+
+def upload(page: Page, path: Path) -> None:
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#upload input[type=file]", str(path))
+    expect(page.locator(f"#upload a[href$='/{path.name}']")).to_have_count(1, timeout=30_000)
+    page.click("#add-files")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_citation_marker_opens_its_source_card(browser, url, viewport):
+    dialogs: list[str] = []
+    page = open_page(browser, url, viewport, dialogs)
+    example = page.locator("#chatbot button", has_text=UAP_QUESTION)  # a suggested question
+    expect(example).to_be_visible()
+    if viewport is PHONE:  # on the phone, tap the suggestion instead of typing
+        example.click()
+        page.wait_for_selector("#chatbot .answer-meta", timeout=ANSWER_TIMEOUT)
+    else:
+        ask(page, UAP_QUESTION)
+    expect(page.locator("#chatbot")).to_contain_text(UAP_QUESTION)
+    marker = page.locator('#chatbot a[href^="#src-"]').first
+    href = marker.get_attribute("href")
+    assert re.fullmatch(r"#src-[0-9a-f]{8}-1", href)
+    assert marker.get_attribute("target") is None  # stays on the page
+
+    marker.click()
+    page.wait_for_function(f"location.hash === '{href}'")
+    card = page.locator(href)
+    expect(card).to_be_in_viewport()
+    expect(card.locator(".src-title")).to_contain_text(UAP_TITLE)
+    highlighted = card.locator(".src-snippet mark").inner_text()
+    assert len(highlighted) > 20
+    abstract = card.locator(".src-abstract").text_content()
+    assert " ".join(highlighted.split()) in " ".join(abstract.split())
+    assert "support" in card.inner_text()
+    shadow = card.evaluate("el => getComputedStyle(el).boxShadow")
+    assert "245, 158, 11" in shadow  # highlighted by :target
+    expect(page.locator("#export")).to_be_visible()
+    name = "desktop" if viewport is DESKTOP else "phone"
+    path = shot(page, f"{name}-chat")
+    if viewport is PHONE:  # answer and card do not fit one phone screen: the whole page too
+        page.screenshot(path=str(ARTIFACTS / "phone-chat-full.png"), full_page=True)
+    if viewport is DESKTOP:
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(path, docs / "screenshot-chat.png")
+    card.locator("summary").click()
+    expect(card.locator(".src-abstract mark")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1  # nothing wider than the screen
+    assert dialogs == []
+    page.close()
+
+
+def test_uploading_a_listing_page_grows_the_library(browser, url, files):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    page.get_by_role("tab", name="Library").click()
+    before = paper_count(page)
+    upload(page, files["listing"])
+    page.wait_for_function(
+        f"document.querySelector('#paper-count').innerText.includes('{before + 2:,} papers')",
+        timeout=ANSWER_TIMEOUT,
+    )
+    results = page.locator("#ingest-results")
+    expect(results).to_contain_text("daily_excerpt.txt")
+    expect(results).to_contain_text("added")
+    page.fill("#library-table input", "Glacier Tokenizers")
+    cell = page.locator("#library-table [role=gridcell]", has_text="Glacier Tokenizers").first
+    cell.click()
+    expect(page.locator("#paper-detail")).to_contain_text("calving events")
+    shot(page, "desktop-library")
+
+    phone = open_page(browser, url, PHONE, dialogs)
+    phone.get_by_role("tab", name="Library").click()
+    assert paper_count(phone) == before + 2  # another session sees the new papers
+    shot(phone, "phone-library")
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    assert dialogs == []
+    page.close()
+    phone.close()
+
+
+def test_hostile_paper_text_is_shown_as_text_never_run(browser, url, files):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    page.get_by_role("tab", name="Library").click()
+    before = paper_count(page)
+    upload(page, files["xss"])
+    page.wait_for_function(
+        f"document.querySelector('#paper-count').innerText.includes('{before + 1:,} papers')",
+        timeout=ANSWER_TIMEOUT,
+    )
+    page.fill("#library-table input", "Cross-Site")
+    cell = page.locator("#library-table [role=gridcell]", has_text="Cross-Site Scripting").first
+    expect(cell).to_contain_text(XSS_TITLE)  # the literal tag, as text
+    cell.click()
+    detail = page.locator("#paper-detail")
+    expect(detail).to_contain_text(XSS_TITLE)
+    expect(detail).to_contain_text("<img src=x onerror=alert(2)>")
+    expect(detail).to_contain_text("Eve <b>Mallory</b>")
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Which paper studies cross-site scripting injection into paper abstracts?")
+    page.locator('#chatbot a[href^="#src-"]').first.click()
+    sources = page.locator("#sources")
+    expect(sources).to_contain_text(XSS_TITLE)
+    expect(sources).to_contain_text("[click me](javascript:alert(3))")
+    expect(sources).to_contain_text("${alert(4)}")
+    expect(page.locator("#chatbot")).to_contain_text("<img src=x onerror=alert(2)>")
+    # nothing from the paper became an element or a link
+    injected = page.evaluate(
+        """() => ({
+        scripts: [...document.scripts].filter(s => s.textContent.includes('alert(')).length,
+        images: document.querySelectorAll('img[onerror]').length,
+        links: [...document.querySelectorAll('a')].filter(a => a.href.startsWith('javascript:')).length,
+        bold: [...document.querySelectorAll('b')].filter(b => b.textContent === 'Mallory').length,
+    })"""
+    )
+    assert injected == {"scripts": 0, "images": 0, "links": 0, "bold": 0}
+    page.wait_for_timeout(500)  # give any injected handler a chance to fire
+    assert dialogs == []
+    page.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_eval_tab_runs_and_draws_the_chart(browser, url, files, viewport):
+    dialogs: list[str] = []
+    page = open_page(browser, url, viewport, dialogs)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.set_input_files("#eval-questions input[type=file]", str(files["questions"]))
+    uploaded = page.locator("#eval-questions a[href$='/three.jsonl']")
+    expect(uploaded).to_have_count(1, timeout=30_000)
+    page.click("#run-eval")
+    chart = page.locator("#eval-chart img")
+    chart.wait_for(timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#eval-summary")).to_contain_text("3 questions")
+    rows = page.locator(
+        "#eval-rows [role=gridcell]", has_text=re.compile(r"^\s*(✓ pass|✗ fail)\s*$")
+    )
+    expect(rows).to_have_count(3)
+    expect(page.locator("#eval-files")).to_contain_text("results.jsonl")
+    expect(page.locator("#eval-files")).to_contain_text("report.md")
+    expect(page.locator("#eval-latency img")).to_be_visible()
+    box = chart.bounding_box()
+    assert box["width"] > 200 and box["width"] <= viewport["width"]
+    chart.scroll_into_view_if_needed()
+    shot(page, f"{'desktop' if viewport is DESKTOP else 'phone'}-eval")
+    assert dialogs == []
+    page.close()

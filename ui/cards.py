@@ -1,0 +1,320 @@
+"""HTML and chat Markdown for answers and their source cards. Pure: strings in, strings out.
+
+Every string that comes from a paper (title, authors, abstract, snippet, even the
+answer text, which quotes abstracts) is untrusted: it is escaped here and shown as
+text. Citation markers [n] become in-page links to the card with id
+"src-<turn>-<n>"; the card is highlighted by CSS :target, so no script is needed.
+
+    >>> answer_markdown("Data-free UAPs [1].", "t1", {1})
+    'Data-free UAPs [[1]](#src-t1-1).'
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Collection, Sequence
+
+from rag.answer.citations import WEAK_SUPPORT, cited_numbers, parse_marker
+from rag.answer.prompts import format_authors
+from rag.export import escape_markdown
+from rag.types import Answer, Citation, Hit, Paper
+
+CONTEXT_CHARS = 140  # of abstract shown on each side of the highlighted sentence
+FALLBACK_PREFIX = "extractive (fallback"  # Answer.backend when an LLM backend failed
+
+# A citation marker as the answerers write it: [3], [1, 2], [1-3], [Source 2].
+# Same forms as rag.answer.citations accepts; parse_marker expands the body.
+_MARKER = re.compile(
+    r"[ \t]*\[\s*((?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?(?:\s*[,;]\s*(?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?)*)\s*\]",
+    re.IGNORECASE,
+)
+_LIST_LEAD = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SAFE_URL = re.compile(r"https?://[^\s\"'<>`]+$", re.IGNORECASE)
+# Beyond HTML's five: characters template engines treat specially, as entities.
+_EXTRA_ENTITIES = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
+
+
+def esc(text: object) -> str:
+    """HTML-escaped text, also inert for template syntax (${...}, {{...}}).
+
+    >>> esc('<script>alert(1)</script> ${x}')
+    '&lt;script&gt;alert(1)&lt;/script&gt; &#36;&#123;x&#125;'
+    """
+    escaped = html.escape(str(text), quote=True)
+    return "".join(_EXTRA_ENTITIES.get(ch, ch) for ch in escaped)
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link, else None (no javascript: or data:).
+
+    >>> safe_url("https://arxiv.org/abs/1801.08092"), safe_url("javascript:alert(1)")
+    ('https://arxiv.org/abs/1801.08092', None)
+    """
+    if url and _SAFE_URL.match(url.strip()):
+        return url.strip()
+    return None
+
+
+def anchor_id(turn: str, n: int | str) -> str:
+    """The element id of a source card.
+
+    >>> anchor_id("a1b2", 3)
+    'src-a1b2-3'
+    """
+    return f"src-{turn}-{n}"
+
+
+def _escape_lines(text: str) -> str:
+    """Escaped Markdown, keeping list markers at line starts (the answer's structure)."""
+    out = []
+    for line in text.split("\n"):
+        lead = _LIST_LEAD.match(line)
+        head = lead.group(0) if lead else ""
+        out.append(head + escape_markdown(line[len(head) :]))
+    return "\n".join(out)
+
+
+def streaming_markdown(text: str) -> str:
+    """A partial answer while it streams: escaped, markers shown but not linked yet.
+
+    >>> streaming_markdown("x <b>y</b> [1")
+    'x &lt;b>y&lt;/b> \\\\[1'
+    """
+    return _escape_lines(text)
+
+
+def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
+    """The final answer: escaped text, each cited number a link to its card.
+
+    >>> answer_markdown("A [1, 2]. B [9].", "t", {1, 2})
+    'A [[1]](#src-t-1)[[2]](#src-t-2). B \\\\[9\\\\].'
+    """
+    pieces: list[str] = []
+    start = 0
+    for match in _MARKER.finditer(text):
+        pieces.append(_escape_lines(text[start : match.start()]))
+        numbers = parse_marker(match.group(1))
+        if all(n in cited for n in numbers):
+            space = " " if match.group(0)[:1] in (" ", "\t") else ""
+            links = "".join(f"[[{n}]](#{anchor_id(turn, n)})" for n in numbers)
+            pieces.append(space + links)
+        else:
+            pieces.append(escape_markdown(match.group(0)))
+        start = match.end()
+    pieces.append(_escape_lines(text[start:]))
+    return "".join(pieces)
+
+
+def linkable_numbers(answer: Answer) -> set[int]:
+    """Marker numbers that get a card: every citation, and any other marker that
+    names a retrieved paper (a marker in a question sentence gets no Citation)."""
+    valid = {n for n in cited_numbers(answer.text) if 1 <= n <= len(answer.hits)}
+    return valid | {c.n for c in answer.citations}
+
+
+def answer_notes_html(answer: Answer) -> str:
+    """What the reader should know about an answer: fallback backend and warnings."""
+    notes = []
+    if answer.backend.startswith(FALLBACK_PREFIX):
+        notes.append(f'<div class="answer-fallback">⚠ answered by {esc(answer.backend)}</div>')
+    if answer.warnings:
+        items = "".join(f"<li>{esc(w)}</li>" for w in answer.warnings)
+        notes.append(f'<div class="answer-warnings">⚠ Citation check:<ul>{items}</ul></div>')
+    cited = len(answer.citations)
+    notes.append(
+        f'<div class="answer-meta">{esc(answer.backend)} · {answer.latency_s:.2f} s · '
+        f"{cited} source{'s' if cited != 1 else ''} cited of {len(answer.hits)} retrieved</div>"
+    )
+    return "\n".join(notes)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _locate(haystack: str, needle: str) -> tuple[int, int] | None:
+    """Where needle occurs in haystack (both whitespace-normalised), case-insensitively."""
+    if not needle:
+        return None
+    at = haystack.find(needle)
+    if at < 0:
+        at = haystack.lower().find(needle.lower())
+    if at < 0:
+        stripped = needle.rstrip(".!?")  # a sentence split may drop or add the full stop
+        at = haystack.lower().find(stripped.lower()) if len(stripped) > 10 else -1
+        needle = stripped
+    return (at, at + len(needle)) if at >= 0 else None
+
+
+def highlight(abstract: str, snippet: str) -> str:
+    """The abstract, escaped, with the snippet wrapped in <mark>.
+
+    >>> highlight("We do A. We show <b>B</b>.", "We show <b>B</b>.")
+    'We do A. <mark>We show &lt;b&gt;B&lt;/b&gt;.</mark>'
+    """
+    abstract, snippet = _normalise(abstract), _normalise(snippet)
+    span = _locate(abstract, snippet)
+    if span is None:
+        return esc(abstract)
+    start, end = span
+    return f"{esc(abstract[:start])}<mark>{esc(abstract[start:end])}</mark>{esc(abstract[end:])}"
+
+
+def excerpt(abstract: str, snippet: str, chars: int = CONTEXT_CHARS) -> str:
+    """The highlighted snippet with a little of the abstract around it.
+
+    >>> excerpt("Zero. One. Two is here. Three four.", "Two is here.", chars=7)
+    '…One. <mark>Two is here.</mark> Three…'
+    """
+    abstract, snippet = _normalise(abstract), _normalise(snippet)
+    span = _locate(abstract, snippet)
+    if span is None:
+        return f"<mark>{esc(snippet)}</mark>" if snippet else ""
+    start, end = span
+    before = abstract[max(0, start - chars) : start]
+    after = abstract[end : end + chars]
+    lead = tail = ""
+    if start > chars:  # cut mid-text: drop the partial first word
+        before, lead = before[before.find(" ") + 1 :], "…"
+    if end + chars < len(abstract):
+        cut = after.rfind(" ")
+        after, tail = (after[:cut] if cut > 0 else after), "…"
+    return f"{lead}{esc(before)}<mark>{esc(abstract[start:end])}</mark>{esc(after)}{tail}"
+
+
+def paper_meta_html(paper: Paper) -> str:
+    """Authors · year · category, escaped."""
+    parts = [format_authors(paper.authors) if paper.authors else "authors unknown"]
+    if paper.year:
+        parts.append(str(paper.year))
+    if paper.category:
+        parts.append(paper.category)
+    if paper.venue:
+        parts.append(paper.venue)
+    return " · ".join(esc(p) for p in parts)
+
+
+def _title_html(paper: Paper) -> str:
+    url = safe_url(paper.link)
+    if url:
+        return (
+            f'<a class="src-title" href="{esc(url)}" target="_blank" '
+            f'rel="noopener noreferrer">{esc(paper.title)} ↗</a>'
+        )
+    return f'<span class="src-title">{esc(paper.title)}</span>'
+
+
+def support_html(support: float | None) -> str:
+    """A badge with the citation's support score; weak support is flagged.
+
+    >>> support_html(0.3)
+    '<span class="src-support weak" title="similarity of the claim to this sentence">support 0.30 (weak)</span>'
+    """
+    if support is None:
+        return ""
+    weak = support < WEAK_SUPPORT
+    label = f"support {support:.2f}" + (" (weak)" if weak else "")
+    return (
+        f'<span class="src-support {"weak" if weak else "strong"}" '
+        f'title="similarity of the claim to this sentence">{label}</span>'
+    )
+
+
+def citation_card(citation: Citation, turn: str) -> str:
+    """The card a [n] marker links to."""
+    paper = citation.paper
+    return (
+        f'<article class="src-card" id="{anchor_id(turn, citation.n)}">'
+        f'<div class="src-head"><span class="src-n">[{citation.n}]</span> {_title_html(paper)}</div>'
+        f'<div class="src-meta">{paper_meta_html(paper)}</div>'
+        f"{support_html(citation.support)}"
+        f'<blockquote class="src-snippet">{excerpt(paper.abstract, citation.snippet)}</blockquote>'
+        f"<details><summary>Full abstract</summary>"
+        f'<p class="src-abstract">{highlight(paper.abstract, citation.snippet)}</p></details>'
+        "</article>"
+    )
+
+
+def marker_card(hit: Hit, turn: str, n: int) -> str:
+    """The card of a marker with no scored citation (e.g. in a question sentence)."""
+    paper = hit.paper
+    return (
+        f'<article class="src-card" id="{anchor_id(turn, n)}">'
+        f'<div class="src-head"><span class="src-n">[{n}]</span> {_title_html(paper)}</div>'
+        f'<div class="src-meta">{paper_meta_html(paper)}</div>'
+        '<span class="src-support unscored" title="the citing sentence is not a claim">not scored</span>'
+        f"<details><summary>Abstract</summary>"
+        f'<p class="src-abstract">{esc(_normalise(paper.abstract))}</p></details>'
+        "</article>"
+    )
+
+
+def retrieved_card(hit: Hit, turn: str, rank: int) -> str:
+    """A card for a paper that was retrieved but not cited."""
+    paper = hit.paper
+    return (
+        f'<article class="src-card uncited" id="{anchor_id(turn, f"r{rank}")}">'
+        f'<div class="src-head"><span class="src-n">#{rank}</span> {_title_html(paper)}</div>'
+        f'<div class="src-meta">{paper_meta_html(paper)} · score {hit.score:.3f}</div>'
+        f"<details><summary>Abstract</summary>"
+        f'<p class="src-abstract">{esc(_normalise(paper.abstract))}</p></details>'
+        "</article>"
+    )
+
+
+def turn_cards(answer: Answer, turn: str, show_uncited: bool) -> str:
+    """The cards of one answer, under its question."""
+    by_n = {c.n: citation_card(c, turn) for c in answer.citations}
+    for n in linkable_numbers(answer) - by_n.keys():
+        by_n[n] = marker_card(answer.hits[n - 1], turn, n)
+    cards = [by_n[n] for n in sorted(by_n)]
+    if not cards:
+        cards.append('<p class="src-empty">This answer cites no paper.</p>')
+    if show_uncited:
+        cited = {answer.hits[n - 1].paper.paper_id for n in linkable_numbers(answer)}
+        rest = [
+            retrieved_card(h, turn, rank)
+            for rank, h in enumerate(answer.hits, start=1)
+            if h.paper.paper_id not in cited
+        ]
+        if rest:
+            cards.append('<h4 class="src-sub">Also retrieved, not cited</h4>' + "".join(rest))
+    return (
+        f'<section class="src-turn"><h3 class="src-question">{esc(answer.question)}</h3>'
+        + "".join(cards)
+        + "</section>"
+    )
+
+
+def cards_panel(turns: Sequence[tuple[str, Answer]], show_uncited: bool) -> str:
+    """All answers' cards, newest first (older markers still find their cards)."""
+    if not turns:
+        return (
+            '<div class="src-panel"><p class="src-empty">Sources of each answer appear here. '
+            "Click a [n] marker in an answer to jump to its source.</p></div>"
+        )
+    body = "".join(turn_cards(a, t, show_uncited) for t, a in reversed(turns))
+    return f'<div class="src-panel">{body}</div>'
+
+
+def paper_detail_html(paper: Paper) -> str:
+    """The library's detail view of one paper."""
+    rows = [
+        ("Authors", ", ".join(paper.authors) or "unknown"),
+        ("Affiliations", ", ".join(paper.affiliations)),
+        ("Year", str(paper.year or "")),
+        ("Date", paper.date or ""),
+        ("Category", paper.category or ""),
+        ("Venue", paper.venue or ""),
+        ("DOI", paper.doi or ""),
+        ("arXiv", paper.arxiv_id or ""),
+        ("Source files", ", ".join(paper.sources)),
+        ("Paper id", paper.paper_id),
+    ]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows if v)
+    return (
+        f'<article class="paper-detail"><h3>{_title_html(paper)}</h3>'
+        f'<table class="paper-meta">{table}</table>'
+        f'<p class="src-abstract">{esc(_normalise(paper.abstract))}</p></article>'
+    )

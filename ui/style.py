@@ -1,0 +1,87 @@
+"""The app's CSS: source cards, citation links and a layout that works from a
+390 px phone to a desktop. Cards are highlighted with :target, so clicking a [n]
+link needs no script."""
+
+CSS = """
+.app-title h1 { margin: 0 0 2px 0; font-size: 1.45rem; }
+.app-title p { margin: 0; color: var(--body-text-color-subdued); font-size: .92rem; }
+.hint { color: var(--body-text-color-subdued); font-size: .9rem; }
+
+/* chat */
+#chatbot a[href^="#src-"] {
+  text-decoration: none; font-weight: 600; font-size: .82em; padding: 0 3px; margin: 0 1px;
+  border-radius: 4px; background: var(--color-accent-soft); color: var(--color-accent);
+  white-space: nowrap;
+}
+#chatbot a[href^="#src-"]:hover { text-decoration: underline; }
+#chatbot .message-content { overflow-wrap: anywhere; }
+.answer-meta { font-size: .78em; color: var(--body-text-color-subdued); margin-top: 2px; }
+.answer-warnings, .answer-fallback {
+  font-size: .84em; color: #7c2d12; background: #fff7ed; border: 1px solid #fdba74;
+  border-radius: 6px; padding: 4px 8px; margin: 4px 0;
+}
+.answer-warnings ul { margin: 2px 0 0 0; padding-left: 1.2em; }
+.dark .answer-warnings, .dark .answer-fallback { color: #fed7aa; background: #431407; border-color: #9a3412; }
+/* the notes under an answer are not worth a copy button of their own */
+#chatbot .message:has(.answer-meta) + .message-buttons { display: none; }
+.ask-row { align-items: stretch; }
+.chat-actions { justify-content: flex-start; gap: 8px; }
+.chat-actions button { flex: 0 0 auto !important; width: auto !important; }
+
+/* sources panel and cards */
+.sources-heading h3 { margin: 0; }
+.src-panel { max-height: 72vh; overflow-y: auto; padding: 0 4px 8px 0; overflow-wrap: anywhere; }
+.src-turn + .src-turn { border-top: 1px dashed var(--border-color-primary); margin-top: 10px; }
+.src-question { font-size: .92rem !important; margin: 8px 0 4px 0 !important; color: var(--body-text-color-subdued); }
+.src-sub { font-size: .85rem !important; margin: 10px 0 2px 0 !important; color: var(--body-text-color-subdued); }
+.src-card {
+  border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
+  margin: 6px 0; background: var(--background-fill-primary); scroll-margin-top: 12px;
+  transition: background-color .3s, box-shadow .3s;
+}
+.src-card.uncited { opacity: .9; border-style: dashed; }
+.src-card:target { box-shadow: 0 0 0 3px #f59e0b; background: #fffbeb; }
+.dark .src-card:target { background: #3b2a08; }
+.src-head { font-weight: 600; line-height: 1.3; }
+.src-n { color: var(--color-accent); margin-right: 2px; }
+.src-title { color: inherit; }
+a.src-title { text-decoration: none; }
+a.src-title:hover { text-decoration: underline; }
+.src-meta { font-size: .8rem; color: var(--body-text-color-subdued); margin: 2px 0; }
+.src-support {
+  display: inline-block; font-size: .72rem; padding: 0 7px; border-radius: 9px;
+  background: #dcfce7; color: #166534;
+}
+.src-support.weak { background: #fee2e2; color: #991b1b; }
+.src-support.unscored { background: var(--background-fill-secondary); color: var(--body-text-color-subdued); }
+.src-snippet {
+  margin: 6px 0 4px 0 !important; padding: 2px 0 2px 8px !important;
+  border-left: 3px solid #f59e0b !important; font-size: .86rem; line-height: 1.4;
+}
+.src-panel mark, .paper-detail mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.dark .src-panel mark { background: #854d0e; }
+.src-card details summary { cursor: pointer; font-size: .8rem; color: var(--color-accent); }
+.src-abstract { font-size: .85rem; line-height: 1.45; margin: 4px 0 0 0; }
+.src-empty { color: var(--body-text-color-subdued); font-size: .9rem; }
+
+/* library: tables in the text font, not monospace */
+#library-table *, #ingest-results *, #eval-metrics *, #eval-rows * { font-family: var(--font) !important; }
+#library-table [role=gridcell], #ingest-results [role=gridcell], #eval-rows [role=gridcell] { font-size: .86rem; }
+#remove-paper { max-width: 200px; }
+.library-head { align-items: center; }
+.paper-detail h3 { font-size: 1.05rem; margin: 0 0 6px 0; }
+.paper-meta { font-size: .85rem; border-collapse: collapse; margin: 0 0 8px 0 !important; width: auto !important; }
+.paper-meta, .paper-meta tr, .paper-meta th, .paper-meta td { border: none !important; background: none !important; }
+.paper-meta th { text-align: left; padding: 1px 10px 1px 0; color: var(--body-text-color-subdued); font-weight: 500; vertical-align: top; }
+.paper-meta td { padding: 1px 0; overflow-wrap: anywhere; }
+
+/* phones: one column, the sources follow the chat, nothing wider than the screen */
+@media (max-width: 700px) {
+  .gradio-container { padding: 4px !important; }
+  .chat-layout { flex-direction: column !important; }
+  .chat-layout > div { min-width: 0 !important; width: 100% !important; }
+  .app-title h1 { font-size: 1.15rem; }
+  .app-title { padding-left: 26px; }  /* clear of the settings toggle */
+  .src-panel { max-height: 70vh; overflow-y: auto; }
+}
+"""
