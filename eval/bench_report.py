@@ -75,8 +75,11 @@ def markdown(results: dict, rows: list[dict]) -> str:
                          f"| {p50:.0f} ms | {_check(p50, TARGETS['rerank_p50_ms'])} |")  # fmt: skip
         if r["size"] == 100_000 and "ingest_peak_mb" in r:
             peak = r["ingest_peak_mb"]
+            real = real_peak_estimate(rows, r)
+            note = f"; with real embedding ≈ {real:,.0f} MiB (see below)" if real else ""
             lines.append(f"| 100k, {r['store']} store: peak memory during ingest ≤ 2 GiB "
-                         f"| {peak:,.0f} MiB | {_check(peak, TARGETS['ingest_peak_mb'])} |")  # fmt: skip
+                         f"| {peak:,.0f} MiB ({r['vectors']} vectors){note} "
+                         f"| {_check(real or peak, TARGETS['ingest_peak_mb'])} |")  # fmt: skip
     lines += [
         "",
         "## All rows",
@@ -103,6 +106,10 @@ def markdown(results: dict, rows: list[dict]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
+        "The real-embedding estimate for a random-vector row is the real ingest peak at the",
+        "smallest real size plus the growth of the random-vector peak from the nearest size: ingest",
+        "holds one batch at a time, so the model's share does not grow with the library.",
+        "",
         "*ingest peak* is the ingesting process (model loaded and run, parser, store client; for",
         "the server store the server's own memory is *server peak*). *open s* is the first query's",
         "wait: reading the catalog and building the keyword index. *store MiB* is the Chroma",
@@ -112,6 +119,25 @@ def markdown(results: dict, rows: list[dict]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def real_peak_estimate(rows: list[dict], row: dict) -> float | None:
+    """Ingest peak with real embedding at this row's size, for a random-vector row.
+
+    Ingest holds one batch at a time, so its memory is the model's (measured with real
+    vectors at a small size) plus what the store side grows by with the library
+    (measured with random vectors): real(small) + random(this) - random(small).
+    """
+    if row["vectors"] != "random":
+        return None
+    same = [r for r in rows if r["store"] == row["store"] and r.get("ingest_peak_mb")]
+    real = [r for r in same if r["vectors"] == "real"]
+    random_ = [r for r in same if r["vectors"] == "random"]
+    if not real or not random_:
+        return None
+    small_real = min(real, key=lambda r: r["size"])
+    small_random = min(random_, key=lambda r: abs(r["size"] - small_real["size"]))
+    return small_real["ingest_peak_mb"] + row["ingest_peak_mb"] - small_random["ingest_peak_mb"]
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -236,6 +236,7 @@ def summarise(args, results: Results, wall: float, library_before: int) -> dict:
         "rss_middle": at(args.seconds / 2),
         "rss_end": at(args.seconds),
         "rss_peak": max(b for _, b in rss),
+        "rss_timeline": [(t, at(t)) for t in range(0, int(args.seconds) + 1, 10)],
         "library_before": library_before,
         "ingest": results.ingest,
     }
@@ -260,6 +261,9 @@ def format_report(f: dict, results: Results) -> str:
         f"| server RSS start / middle / end | {f['rss_start'] / mb:.0f} / {f['rss_middle'] / mb:.0f} / "
         f"{f['rss_end'] / mb:.0f} MB |",
         f"| server RSS peak | {f['rss_peak'] / mb:.0f} MB |",
+        "| server RSS every 10 s | "
+        + ", ".join(f"{t} s: {b / mb:.0f}" for t, b in f["rss_timeline"])
+        + " MB |",
         f"| library before | {f['library_before']} papers |",
     ]
     if ingest:

@@ -204,6 +204,7 @@ def test_damaged_store_gets_one_clear_line_and_rebuild_recovers(
     assert lines[0].startswith("Error: ") and words in lines[0] and REBUILD in lines[0], lines[0]
     assert str(store) in lines[0]
     assert not asked.stdout.strip(), "an answer from a damaged store"
+    print(json.dumps({case: lines[0]}))  # for RELIABILITY.md
 
     rebuilt = run_rag("ingest", "--rebuild", str(papers_file), "--store", str(store))
     assert rebuilt.returncode == 0, rebuilt.stderr
