@@ -149,6 +149,11 @@ def gguf_path() -> Path:
     return assemble_gguf()
 
 
+# Seconds a request to the test server may take. CI machines are shared and slow: a request
+# that should succeed must not time out under load (the timeout path has its own test).
+SLOW_MACHINE_TIMEOUT = 600.0
+
+
 @pytest.fixture(scope="session")
 def llama_server(gguf_path: Path):
     """A running llama.cpp OpenAI-compatible server for the session."""

@@ -6,15 +6,17 @@ in the keyword index and in the vector index) or absent; a manifest entry may on
 claim a file whose papers are all stored; and the next `rag ingest` must complete the
 library with nothing duplicated.
 
-Kill points are spread over the whole run: a kill waits until the progress bar shows
-a given number of papers stored, then a fraction of one batch's duration more, so
-kills land in every batch (while parsing, embedding and writing) whatever the load
-of the machine. Each run is a fresh `rag ingest` forked from a server process that
-has already imported torch, chromadb and the rest (about 15 s here), with batches of
-8 papers so that a 60-paper file takes 8 write rounds.
+Three runs: a new library (20 kill points), an update that rewrites every stored paper
+(6), and Store.add past Chroma's 1,000-vector HNSW flush (3). Kill points are spread
+over the whole run: a kill waits until the progress bar shows a given number of papers
+stored, then a fraction of one batch's duration more, so kills land in every batch
+(while parsing, embedding and writing) whatever the load of the machine. Each run is a
+fresh `rag ingest` forked from a server process that has already imported torch,
+chromadb and the rest (about 15 s here), with batches of 8 papers so that a 60-paper
+file takes 8 write rounds.
 
     RAG_KILL_POINTS=200 RAG_CRASH_PAPERS=600 RAG_CRASH_FRESH=1 pytest tests/test_crash.py
-    (eval/crash_run.py: fresh `python -m rag.cli` processes, default batch size)
+    (eval/crash_run.py: fresh `python -m rag.cli` processes, ingest's own batch size)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pytest
 
 KILL_POINTS = int(os.environ.get("RAG_KILL_POINTS", "20"))
 UPDATE_POINTS = int(os.environ.get("RAG_UPDATE_KILL_POINTS", "6"))  # while rewriting papers
+FLUSH_POINTS = int(os.environ.get("RAG_FLUSH_KILL_POINTS", "3"))  # around the HNSW flush
 # Kills in a row on one store before a run may finish: with 3, two kills in three hit
 # a resumed ingest (some papers stored, the manifest not yet written), and only every
 # third run must complete the library (a third of the cost); the nightly run uses 1.
@@ -161,9 +164,10 @@ class FreshProcesses:
         self.procs: dict[int, subprocess.Popen] = {}
 
     def start(self, args: list[str], out: Path) -> int:
+        command = [str(HERE), *args] if args[0] == "fill" else ["-m", "rag.cli", *args]
         with out.open("wb") as handle:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.cli", *args], stdout=handle, stderr=subprocess.STDOUT
+                [sys.executable, *command], stdout=handle, stderr=subprocess.STDOUT
             )
         self.procs[proc.pid] = proc
         return proc.pid
@@ -222,7 +226,7 @@ def kill_schedule(points: int, batches: int) -> list[tuple[int, float]]:
 # ---------------------------------------------------------------- the checks
 
 
-def check_store(store_path: Path, library: Path, new: dict[str, Expected], embedder,
+def check_store(store_path: Path, library: Path | None, new: dict[str, Expected], embedder,
                 complete: bool, old: dict[str, Expected] | None = None) -> dict:  # fmt: skip
     """Every invariant of a store after a kill (complete=False) or a finished run.
 
@@ -282,15 +286,17 @@ def check_store(store_path: Path, library: Path, new: dict[str, Expected], embed
     else:
         assert retriever is None
 
-    digest = file_sha256(library)
-    entry = store.files().get(str(library.resolve()))
     fresh = {pid for pid, (_, h) in stored.items() if pid in new and h == new[pid].content_hash}
-    if entry is not None and entry.sha256 == digest:
-        assert set(entry.paper_ids) == set(new) == fresh, "the manifest claims too much"
+    if library is not None:  # None: written by Store.add directly, no manifest
+        digest = file_sha256(library)
+        entry = store.files().get(str(library.resolve()))
+        if entry is not None and entry.sha256 == digest:
+            assert set(entry.paper_ids) == set(new) == fresh, "the manifest claims too much"
+        if complete:
+            assert entry is not None and entry.sha256 == digest
     if complete:
         assert set(stored) == fresh == set(new)
         assert store.count_chunks() == sum(len(e.chunks) for e in new.values())
-        assert entry is not None and entry.sha256 == digest
     orphans = set(sentences) - set(stored)  # a sentences row written just before the kill
     _forget_clients()
     return {"papers": len(fresh), "orphan_sentence_rows": len(orphans), "rewriting": rewriting}
@@ -412,21 +418,95 @@ def test_update_survives_sigkill(runner, tmp_path, embedder):
     assert len(outcomes) == UPDATE_POINTS
 
 
-def _report(name: str, outcomes: list[dict], timeline: Timeline) -> None:
+FLUSH_ROWS = 1200  # past Chroma's sync_threshold (1,000): the HNSW files get written
+FLUSH_BATCH = 50
+FLUSH_SETTINGS = "crash-test flush"
+
+
+def flush_papers(n: int = FLUSH_ROWS) -> list:
+    """One-chunk papers for the index-flush test (the vectors are random: no model)."""
+    from rag.ingest import prepare
+    from rag.types import Paper
+
+    return [
+        prepare(
+            Paper.create(f"Flush paper {i} on topic {i % 17}", f"Abstract {i}. It is short."),
+            FLUSH_SETTINGS,
+            320,
+            48,
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def fill_store(path: Path, seed: int) -> None:
+    """Store.add the flush papers the store lacks, FLUSH_BATCH at a time, printing progress
+    the way the CLI's bar does."""
+    from rag.embedding import DEFAULT_MODEL_NAME
+    from rag.store import Store
+
+    store = Store(path, DEFAULT_MODEL_NAME, 384)
+    have = set(store.papers())
+    items = flush_papers()
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(items), FLUSH_BATCH):
+        batch = [
+            item for item in items[start : start + FLUSH_BATCH] if item.paper.paper_id not in have
+        ]
+        if batch:
+            n_sentences = sum(len(item.sentences) for item in batch)
+            vectors = rng.standard_normal((len(batch) + n_sentences, 384)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            store.add(batch, vectors[: len(batch)], vectors[len(batch) :])
+        print(f"papers: 0%|| {start + FLUSH_BATCH}/{len(items)}", flush=True)
+
+
+def test_vector_index_flush_survives_sigkill(runner, tmp_path, embedder):
+    """Killed around the 1,000th vector, when Chroma writes its HNSW files in place."""
+    expected = {
+        item.paper.paper_id: Expected(
+            item.paper, item.content_hash, {c.chunk_id: c.text for c in item.chunks},
+            list(item.sentences),
+        )
+        for item in flush_papers()
+    }  # fmt: skip
+    status, timeline = timed_run(runner, ["fill", str(tmp_path / "base"), "0"], tmp_path / "b.out")
+    assert status == 0, (tmp_path / "b.out").read_text()[-2000:]
+    check_store(tmp_path / "base", None, expected, embedder, complete=True)
+    outcomes = []
+    for i in range(FLUSH_POINTS):
+        store, out = tmp_path / f"flush{i}", tmp_path / f"flush{i}.out"
+        threshold = 850 + (300 * i) // max(FLUSH_POINTS - 1, 1)  # 850 .. 1,150 rows
+        pid = runner.start(["fill", str(store), str(i + 1)], out)
+        while papers_done(out) < threshold and runner.poll(pid) is None:
+            time.sleep(POLL)
+        time.sleep((i % 3) / 3 * timeline.batch_seconds)
+        runner.kill(pid)
+        killed = runner.wait(pid) == -signal.SIGKILL
+        state = check_store(store, None, expected, embedder, complete=not killed)
+        outcomes.append({"killed": killed, **state})
+        assert runner.wait(runner.start(["fill", str(store), str(i + 100)], out)) == 0
+        check_store(store, None, expected, embedder, complete=True)
+    _report("index_flush", outcomes, timeline, FLUSH_ROWS, FLUSH_BATCH, chain=1)
+    assert len(outcomes) == FLUSH_POINTS
+
+
+def _report(name: str, outcomes: list[dict], timeline: Timeline, papers: int = N_PAPERS,
+            batch: int | str = BATCH or "default", chain: int = CHAIN) -> None:  # fmt: skip
     at_kill = Counter(
         "finished before the kill" if not o["killed"]
         else "killed, no paper (new version) stored" if o["papers"] == 0
-        else "killed, all papers stored" if o["papers"] == N_PAPERS
+        else "killed, all papers stored" if o["papers"] == papers
         else "killed, library partial"
         for o in outcomes
     )  # fmt: skip
     figures = {
         "kill_points": len(outcomes),
         "survived": len(outcomes),  # every point passed every check above
-        "papers": N_PAPERS,
-        "batch": BATCH or "default",
+        "papers": papers,
+        "batch": batch,
         "fresh_processes": FRESH,
-        "kills_per_completing_run": CHAIN,
+        "kills_per_completing_run": chain,
         "run_seconds": round(timeline.seconds, 1),
         "outcomes": dict(at_kill),
         "papers_at_kill": sorted(o["papers"] for o in outcomes),
@@ -505,7 +585,10 @@ def _child(command: dict) -> None:
     os.close(fd)
     code = 70
     try:
-        rag.cli.main(command["args"], prog_name="rag")
+        if command["args"][0] == "fill":
+            fill_store(Path(command["args"][1]), int(command["args"][2]))
+        else:
+            rag.cli.main(command["args"], prog_name="rag")
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -521,3 +604,5 @@ def _child(command: dict) -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
     serve()
+elif __name__ == "__main__" and sys.argv[1:2] == ["fill"]:
+    fill_store(Path(sys.argv[2]), int(sys.argv[3]))

@@ -119,6 +119,7 @@ def test_condense_with_the_real_model_returns_one_line(llama_server):
         llm_base_url=llama_server.base_url,
         llm_model=llama_server.model,
         llm_max_tokens=48,
+        llm_timeout=server_fixtures.SLOW_MACHINE_TIMEOUT,
     )
     standalone = condense("What dataset did it use?", [IBP_TURN], get_chat_model(config))
     assert isinstance(standalone, str) and standalone.strip() == standalone and standalone

@@ -122,6 +122,7 @@ def test_openai_backend_answer_is_checked_not_obeyed(store, embedder, llama_serv
         llm_base_url=llama_server.base_url,
         llm_model=llama_server.model,
         llm_max_tokens=96,
+        llm_timeout=server_fixtures.SLOW_MACHINE_TIMEOUT,
     )
     answer = engine.ask(ON_TOPIC)
     print(json.dumps({"answer": answer.text, "warnings": answer.warnings}))  # for the report

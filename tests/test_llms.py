@@ -21,7 +21,7 @@ from pathlib import Path
 
 import llama_server as server_fixtures
 import pytest
-from llama_server import LlamaServer, free_port
+from llama_server import SLOW_MACHINE_TIMEOUT, LlamaServer, free_port
 
 from rag.answer.citations import check_citations, cited_numbers
 from rag.answer.generative import GenerativeAnswerer
@@ -86,6 +86,7 @@ def openai_config(server: LlamaServer, **changes: object) -> Config:
         llm_base_url=server.base_url,
         llm_model=server.model,
         llm_max_tokens=MAX_TOKENS,
+        llm_timeout=SLOW_MACHINE_TIMEOUT,
     )
     values.update(changes)
     return Config.from_env({}, **values)
@@ -346,7 +347,10 @@ def ollama_proxy(server: LlamaServer) -> Callable[[BaseHTTPRequestHandler], tupl
 
 def test_ollama_backend_chats_and_streams(llama_server):
     with http_server(ollama_proxy(llama_server)) as root:
-        config = Config.from_env({}, llm="ollama", llm_base_url=root, llm_model="gemma3:270m")
+        config = Config.from_env(
+            {}, llm="ollama", llm_base_url=root, llm_model="gemma3:270m",
+            llm_timeout=SLOW_MACHINE_TIMEOUT, llm_max_tokens=MAX_TOKENS,
+        )  # fmt: skip
         model = get_chat_model(config)
         assert model.name == "ollama:gemma3:270m"
         assert model.chat([("user", "Name a colour.")]).strip()
