@@ -266,12 +266,15 @@ def dir_mb(path: Path) -> float:
 
 
 # ------------------------------------------------------------------ driver
-def bench_size(size: int, args) -> list[dict]:
+def bench_size(size: int, args, old_rows: list[dict]) -> list[dict]:
     library = make_library(size)
     vectors = "random" if args.random_vectors else "real"
     rows = []
     for kind in args.stores.split(","):
         store = OUT / f"store_{size}_{vectors}_{kind}"
+        if args.query_only:
+            rows += requery(store, kind, args, old_rows, (size, vectors, kind))
+            continue
         shutil.rmtree(store, ignore_errors=True)
         print(f"{size:,} papers, {vectors} vectors, {kind} store: ingest ...", flush=True)
         server = ChromaServer(store) if kind == "server" else None
@@ -292,9 +295,26 @@ def bench_size(size: int, args) -> list[dict]:
         row["store_mb"] = dir_mb(store)
         print(f"  {row}", flush=True)
         rows.append(row)
-    if not args.random_vectors and args.repeats:
+    if rows and not args.random_vectors and args.repeats and not args.query_only:
         rows[0].update(encode_ratio(library, args))
     return rows
+
+
+def requery(store: Path, kind: str, args, old_rows: list[dict], key: tuple) -> list[dict]:
+    """--query-only: time the queries again on the store a previous run left."""
+    row = next((dict(r) for r in old_rows if _key(r)[:3] == key), None)
+    if row is None or not store.exists():
+        print(f"  no earlier {key} run to re-query: run without --query-only first", flush=True)
+        return []
+    print(f"{key[0]:,} papers, {key[1]} vectors, {kind} store: query again ...", flush=True)
+    server = ChromaServer(store) if kind == "server" else None
+    row["query_load_avg"] = os.getloadavg()[0]
+    url = server.url if server else None
+    row.update(run_phase("_query", args.timeout, store=store, chroma_url=url, queries=args.queries))
+    if server:
+        row["server_peak_mb"] = server.stop()
+    print(f"  {row}", flush=True)
+    return [row]
 
 
 def encode_ratio(library: Path, args) -> dict:
@@ -378,6 +398,11 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per phase")
     parser.add_argument(
+        "--query-only",
+        action="store_true",
+        help="time the queries again on the stores an earlier run left (e.g. on a quieter machine)",
+    )
+    parser.add_argument(
         "--torch-threads",
         type=int,
         default=None,
@@ -392,7 +417,7 @@ def main() -> None:
         }
         write(results)
     for size in (int(s) for s in args.sizes.split(",")):
-        for row in bench_size(size, args):
+        for row in bench_size(size, args, results["rows"]):
             key = _key(row)
             results["rows"] = [r for r in results["rows"] if _key(r) != key] + [row]
             write(results)

@@ -209,3 +209,42 @@ def test_long_claims_are_quoted_shortened(embed):
     (warning,) = checked.warnings
     assert warning.startswith("uncited claim: 'Q-VLM is a method") and warning.endswith("…'")
     assert len(warning) < 120
+
+
+class StoredSentences:
+    """Sentence vectors held as the store holds them: title first, then the abstract
+    split as ingest splits it, embedded once up front."""
+
+    def __init__(self, papers: list[Paper]) -> None:
+        from rag.sentences import split_sentences as split_abstract
+
+        self.rows = {}
+        for paper in papers:
+            texts = [paper.title, *split_abstract(paper.abstract)]
+            self.rows[paper.paper_id] = (texts, shared_embedder().embed(texts))
+
+    def __call__(self, paper_ids):
+        return {pid: self.rows[pid] for pid in paper_ids if pid in self.rows}
+
+
+def test_stored_sentence_vectors_give_the_same_support_and_only_claims_are_embedded(embed):
+    answer = "Q-VLM compresses memory by 2.78x [1]. IBP warmup can be shorter [2]."
+    hits = hits_of(QVLM, IBP)
+    computed = check_citations(answer, hits, embed)
+    seen: list[list[str]] = []
+
+    def recording(texts: list[str]) -> np.ndarray:
+        seen.append(list(texts))
+        return embed(texts)
+
+    stored = check_citations(answer, hits, recording, StoredSentences([QVLM]))
+    # One call: the claims, then IBP's title and sentences (IBP is not in the lookup).
+    assert len(seen) == 1
+    assert seen[0][:2] == [strip_markers(s) for s in split_sentences(answer)]
+    assert QVLM.title not in seen[0] and IBP.title in seen[0]
+    assert [(c.n, c.snippet) for c in stored.citations] == [
+        (c.n, c.snippet) for c in computed.citations
+    ]
+    for a, b in zip(stored.citations, computed.citations, strict=True):
+        assert a.support == pytest.approx(b.support, abs=1e-5)
+    assert stored.warnings == computed.warnings

@@ -7,7 +7,12 @@ import re
 
 import pytest
 
-from rag.answer.extractive import ExtractiveAnswerer, specific_names, unanswerable_reason
+from rag.answer.extractive import (
+    ExtractiveAnswerer,
+    mentions,
+    specific_names,
+    unanswerable_reason,
+)
 from rag.answer.followup import Turn
 from rag.answer.prompts import CANNOT_ANSWER
 from rag.sentences import split_sentences
@@ -65,6 +70,24 @@ def test_named_thing_no_paper_mentions_means_refusal():
         unanswerable_reason("What does SAM improve?", hits(SAM), ["SAM improves accuracy."]) is None
     )
     assert unanswerable_reason("How much faster is it?", hits(QUANT), ["It is fast."]) is not None
+
+
+def test_acronyms_match_their_spelled_out_form():
+    assert mentions("We study Large Language Models at scale.", "LLM")
+    assert mentions("Generative adversarial networks (GANs) ...", "GAN")
+    assert not mentions("We study language models.", "LLM")
+    assert not mentions("A model named TabPF.", "TabPFN")  # only acronyms are spelled out
+
+
+def test_a_name_only_an_unquoted_paper_mentions_means_refusal(answerer):
+    """SAM answers best, but only QUANT (not quoted) is about VLMs: the answer would
+    quote a paper that is not about the thing asked for."""
+    question = "How does sharpness-aware minimization change the training of VLMs?"
+    text = answerer.answer(question, hits(SAM, QUANT))
+    assert text.startswith(CANNOT_ANSWER), text
+    assert not answerer.answer(
+        "How does sharpness-aware minimization change training?", hits(SAM, QUANT)
+    ).startswith(CANNOT_ANSWER)
 
 
 def test_list_question_gives_one_line_per_paper(answerer):

@@ -65,6 +65,13 @@ XSS_CSV = (
     'markup as plain text.","Eve <b>Mallory</b>",2024,"javascript:alert(5)"\n'
 )
 
+# A year and a category the bundled library does not have.
+FUTURE_CSV = (
+    "title,abstract,year,categories\n"
+    '"Tidal Pool Sensor Networks","We deploy low-power sensors across tidal pools '
+    'and forecast algal blooms from salinity drift.",2031,q-bio.PE\n'
+)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -107,7 +114,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "listing": folder / "daily_excerpt.txt",
         "xss": folder / "hostile.csv",
         "questions": folder / "three.jsonl",
+        "future": folder / "future.csv",
     }
+    paths["future"].write_text(FUTURE_CSV, encoding="utf-8")
     paths["listing"].write_text(DAILY_LISTING, encoding="utf-8")
     paths["xss"].write_text(XSS_CSV, encoding="utf-8")
     lines = (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()[:3]
@@ -223,6 +232,37 @@ def test_uploading_a_listing_page_grows_the_library(browser, url, files):
     assert dialogs == []
     page.close()
     phone.close()
+
+
+def dropdown_options(page: Page, elem_id: str) -> list[str]:
+    page.click(f"#{elem_id} input")
+    options = page.locator(f"#{elem_id} [data-testid=dropdown-option]")
+    expect(options.first).to_be_visible()
+    labels = options.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    page.keyboard.press("Escape")
+    expect(options).to_have_count(0)  # closed again
+    return labels
+
+
+def test_filter_choices_follow_the_library(browser, url, files):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    assert "2031" not in dropdown_options(page, "since-year")
+    assert "q-bio.PE" not in dropdown_options(page, "categories")
+    page.get_by_role("tab", name="Library").click()
+    before = paper_count(page)
+    upload(page, files["future"])
+    page.wait_for_function(
+        f"document.querySelector('#paper-count').innerText.includes('{before + 1:,} papers')",
+        timeout=ANSWER_TIMEOUT,
+    )
+    page.get_by_role("tab", name="Chat").click()
+    for elem_id in ("since-year", "until-year"):
+        expect(page.locator(f"#{elem_id}")).to_be_visible()
+        assert "2031" in dropdown_options(page, elem_id)
+    assert "q-bio.PE" in dropdown_options(page, "categories")
+    assert dialogs == []
+    page.close()
 
 
 def test_hostile_paper_text_is_shown_as_text_never_run(browser, url, files):

@@ -67,9 +67,23 @@ def build_app(engine: Engine, config: Config) -> gr.Blocks:
             [library_widgets.count, library_widgets.table],
             api_visibility="private",
         )
+        # The year and category choices follow the library: on page load, and whenever
+        # the library count changes (an upload, a removal, a refresh).
+        choices = [settings.since, settings.until, settings.categories]
+        demo.load(lambda: library_filter_choices(engine), None, choices, api_visibility="private")
+        library_widgets.count.change(
+            lambda: library_filter_choices(engine), None, choices, api_visibility="private"
+        )
         demo.load(None, None, None, js=CLOSE_SIDEBAR_ON_PHONES, api_visibility="private")
     demo.queue(default_concurrency_limit=config.concurrency)
     return demo
+
+
+def library_filter_choices(engine: Engine) -> tuple[dict, dict, dict]:
+    """The filter dropdowns' choices for the library as it is now."""
+    snap = engine.snapshot
+    years = [p.year for p in snap.catalog.values() if p.year]
+    return settings_ui.filter_choices(sorted(snap.categories), years)
 
 
 def launch_options(config: Config) -> dict[str, Any]:

@@ -122,10 +122,36 @@ def build(config: Config, categories: Sequence[str], years: Sequence[int]) -> Se
     top_k = gr.Slider(1, MAX_TOP_K, value=config.top_k, step=1, label="Top-k papers")
     gr.Markdown("**Filters**")
     authors = gr.Textbox(label="Authors", value="", placeholder="e.g. Yaodong Yu; Yi Ma", lines=1)
-    year_choices = [ANY_YEAR, *(str(y) for y in sorted(set(years)))]
+    years_shown = year_choices(years)
     with gr.Row(elem_classes="year-row"):
-        since = gr.Dropdown(year_choices, value=ANY_YEAR, label="From year", min_width=100)
-        until = gr.Dropdown(year_choices, value=ANY_YEAR, label="To year", min_width=100)
-    category = gr.Dropdown(sorted(categories), multiselect=True, label="Categories", value=[])
+        since = gr.Dropdown(
+            years_shown, value=ANY_YEAR, label="From year", min_width=100, elem_id="since-year"
+        )
+        until = gr.Dropdown(
+            years_shown, value=ANY_YEAR, label="To year", min_width=100, elem_id="until-year"
+        )
+    category = gr.Dropdown(
+        sorted(categories), multiselect=True, label="Categories", value=[], elem_id="categories"
+    )
     show_uncited = gr.Checkbox(label="Show retrieved papers that were not cited", value=False)
     return SettingsWidgets(backend, top_k, authors, since, until, category, show_uncited)
+
+
+def year_choices(years: Sequence[int]) -> list[str]:
+    """The year dropdowns' choices: "any", then each year in the library.
+
+    >>> year_choices([2021, 2019, 2021])
+    ['any', '2019', '2021']
+    """
+    return [ANY_YEAR, *(str(y) for y in sorted(set(years)))]
+
+
+def filter_choices(categories: Sequence[str], years: Sequence[int]) -> tuple[dict, dict, dict]:
+    """Updates for the since, until and category dropdowns after the library changed
+    (an upload can bring new years and categories; a removal can take them away)."""
+    shown = year_choices(years)
+    return (
+        gr.update(choices=shown),
+        gr.update(choices=shown),
+        gr.update(choices=sorted(set(categories))),
+    )

@@ -296,7 +296,9 @@ class Engine:
             for piece in self._stream_answer(answerer, standalone, retrieval):
                 pieces.append(piece)
                 yield piece
-        checked = check_citations("".join(pieces), hits, self.embedder.embed)
+        snap = self.snapshot
+        lookup = snap.retriever.sentences if snap.retriever else None
+        checked = check_citations("".join(pieces), hits, self.embedder.embed, lookup)
         yield Answer(
             question=question,
             text=checked.text,

@@ -516,7 +516,9 @@ class Store:
         """The k nearest chunks (cosine), optionally restricted by a Chroma where clause."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
-        k = max(1, min(k, self.count_chunks()))
+        # No bound by the collection's size: Chroma returns what it has, and counting
+        # first cost as much as the search itself at 10^5 chunks.
+        k = max(1, k)
         query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k)
         kwargs = {"where": where} if where else {}
         result = self._call(self._vector_store.query, query, **kwargs)

@@ -4,7 +4,8 @@ An answer cites the hits it was given as [n], [n, m] or [n-m] (n is the 1-based
 position in `hits`). `check_citations` removes markers that point to no hit, flags
 claims without a citation, and scores how well each cited paper supports the
 claim: the best cosine similarity between the claim and the sentences of the
-paper's title and abstract. The only I/O is one call of `embed`.
+paper's title and abstract. The abstract sentences' vectors come from the store
+(`sentences`) when it has them; only the claims are embedded.
 
     >>> cited_numbers("IBP is fast [1, 3-4].")
     [1, 3, 4]
@@ -17,11 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..sentences import split_sentences as split_abstract
 from ..types import Citation, Hit
 from .prompts import CANNOT_ANSWER
 
 if TYPE_CHECKING:
     import numpy as np
+
+# paper ids -> (texts, unit vectors) of each paper's title (first) and abstract
+# sentences, as the store holds them (Retriever.sentences).
+SentenceLookup = Callable[[Sequence[str]], dict[str, tuple[list[str], "np.ndarray"]]]
 
 # A claim whose best cosine similarity (all-MiniLM-L6-v2) to the title and abstract
 # sentences of the papers it cites is below this is flagged as weakly supported.
@@ -182,12 +188,16 @@ def is_claim(sentence: str) -> bool:
 
 
 def check_citations(
-    text: str, hits: Sequence[Hit], embed: Callable[[list[str]], np.ndarray]
+    text: str,
+    hits: Sequence[Hit],
+    embed: Callable[[list[str]], np.ndarray],
+    sentences: SentenceLookup | None = None,
 ) -> CheckedAnswer:
     """Validate and score the [n] markers of an answer about `hits`.
 
     `embed` maps texts to unit vectors (the engine passes `Embedder.embed`); it is
-    called once, and only when something is cited.
+    called once, and only when something is cited: on the claims, and on the
+    sentences of cited papers that `sentences` (the store's vectors) lacks.
     """
     text, warnings, total_refs, valid_refs = _remove_invalid_markers(text, len(hits))
     claims = [s for s in split_sentences(text) if is_claim(s)]
@@ -196,7 +206,7 @@ def check_citations(
         if not numbers:
             warnings.append(f"uncited claim: '{_quote(claim)}'")
 
-    citations, weak = _score_support([(c, ns) for c, ns in cited if ns], hits, embed)
+    citations, weak = _score_support([(c, ns) for c, ns in cited if ns], hits, embed, sentences)
     warnings.extend(weak)
     n_cited = sum(1 for _, numbers in cited if numbers)
     return CheckedAnswer(
@@ -234,45 +244,62 @@ def _remove_invalid_markers(text: str, n_hits: int) -> tuple[str, list[str], int
 
 
 def _paper_sentences(hit: Hit) -> tuple[str, list[str]]:
-    """The title and the abstract sentences a claim about this hit is compared with."""
-    body = split_sentences(hit.paper.abstract or hit.text)
+    """The title and the abstract sentences a claim about this hit is compared with,
+    split as ingest splits them for the store."""
+    body = split_abstract(hit.paper.abstract or hit.text)
     return hit.paper.title, body or [hit.paper.title]
+
+
+def _support_rows(
+    numbers: list[int],
+    hits: Sequence[Hit],
+    claims: list[str],
+    embed: Callable[[list[str]], np.ndarray],
+    sentences: SentenceLookup | None,
+) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, list[tuple[str, np.ndarray]]]]]:
+    """Claim vectors, and per cited number its title vector and (sentence, vector)s."""
+    stored = sentences([hits[n - 1].paper.paper_id for n in numbers]) if sentences else {}
+    texts = list(claims)
+    pending: dict[int, tuple[int, list[tuple[str, int]]]] = {}
+    for n in numbers:
+        if hits[n - 1].paper.paper_id not in stored:
+            title, body = _paper_sentences(hits[n - 1])
+            pending[n] = (len(texts), [(s, len(texts) + 1 + i) for i, s in enumerate(body)])
+            texts += [title, *body]
+    vectors = embed(texts)
+    rows = {}
+    for n in numbers:
+        if n in pending:
+            title_row, body = pending[n]
+            rows[n] = (vectors[title_row], [(s, vectors[r]) for s, r in body])
+        else:
+            names, stored_vectors = stored[hits[n - 1].paper.paper_id]
+            body = list(zip(names[1:], stored_vectors[1:], strict=True))
+            rows[n] = (stored_vectors[0], body or [(names[0], stored_vectors[0])])
+    return vectors[: len(claims)], rows
 
 
 def _score_support(
     cited: list[tuple[str, list[int]]],
     hits: Sequence[Hit],
     embed: Callable[[list[str]], np.ndarray],
+    sentences: SentenceLookup | None = None,
 ) -> tuple[tuple[Citation, ...], list[str]]:
     """One Citation per cited hit (its best claim's snippet), and weak-support warnings."""
     if not cited:
         return (), []
     numbers = sorted({n for _, ns in cited for n in ns})
-    texts: list[str] = []
-    index: dict[str, int] = {}
-
-    def add(t: str) -> int:
-        if t not in index:
-            index[t] = len(texts)
-            texts.append(t)
-        return index[t]
-
-    claim_rows = [add(strip_markers(claim)) for claim, _ in cited]
-    paper_rows = {}
-    for n in numbers:
-        title, sentences = _paper_sentences(hits[n - 1])
-        paper_rows[n] = (add(title), [(s, add(s)) for s in sentences])
-    vectors = embed(texts)
-
+    claim_vectors, paper_rows = _support_rows(
+        numbers, hits, [strip_markers(claim) for claim, _ in cited], embed, sentences
+    )
     best: dict[int, tuple[float, str]] = {}  # n -> (support, snippet)
     warnings = []
-    for (claim, ns), row in zip(cited, claim_rows, strict=True):
+    for (claim, ns), vector in zip(cited, claim_vectors, strict=True):
         claim_best = (-1.0, 0)
         for n in ns:
-            title_row, sentences = paper_rows[n]
-            sims = [(float(vectors[row] @ vectors[r]), s) for s, r in sentences]
-            top_sim, snippet = max(sims)
-            support = max(top_sim, float(vectors[row] @ vectors[title_row]))
+            title_vector, body = paper_rows[n]
+            top_sim, snippet = max((float(vector @ v), s) for s, v in body)
+            support = max(top_sim, float(vector @ title_vector))
             if n not in best or support > best[n][0]:
                 best[n] = (support, snippet)
             claim_best = max(claim_best, (support, n))

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..types import Hit
+from .citations import SentenceLookup
 from .prompts import CANNOT_ANSWER
-
-SentenceLookup = Callable[[Sequence[str]], dict[str, tuple[list[str], np.ndarray]]]
 
 MAX_WORDS = 120  # the answer's length budget
 # Refusal threshold on the best sentence's cosine similarity to the question,
@@ -66,15 +65,34 @@ def specific_names(question: str) -> list[str]:
     return names
 
 
-def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[str]) -> str | None:
-    """Why no extract can answer, from what the retrieved papers say; None if it can.
+def mentions(text: str, name: str) -> bool:
+    """True when text names `name`, as written or, for an acronym, spelled out.
 
-    A specific name (a dataset, a model) that no retrieved paper mentions means
-    the library does not cover the question, however close the topic; and a
-    question asking for a quantity needs a number in the sentences we would use.
+    >>> mentions("we study large language models", "LLM"), mentions("a GAN", "LLM")
+    (True, False)
     """
-    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in hits).lower()
-    missing = [n for n in specific_names(question) if n.lower() not in text]
+    lowered = text.lower()
+    if name.lower() in lowered:
+        return True
+    letters = name.lower()
+    if not name.isupper() or not 2 <= len(letters) <= 6 or not letters.isalpha():
+        return False
+    words = re.findall(r"[a-z]+", lowered)
+    return any(
+        "".join(w[0] for w in words[i : i + len(letters)]) == letters
+        for i in range(len(words) - len(letters) + 1)
+    )
+
+
+def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[str]) -> str | None:
+    """Why no extract can answer, from what the papers it would quote say; None if it can.
+
+    A specific name (a dataset, a model) that none of those papers mentions means
+    they are not about the question, however close the topic; and a question
+    asking for a quantity needs a number in the sentences we would use.
+    """
+    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in hits)
+    missing = [n for n in specific_names(question) if not mentions(text, n)]
     if missing:
         return f"no retrieved paper mentions {', '.join(missing)}"
     if _QUANTITY.search(question) and not any(_FIGURE.search(s) for s in sentences):
@@ -133,7 +151,10 @@ class ExtractiveAnswerer:
             return refusal(hits)
         keep = _cited_papers(hits, tops, list_question)
         candidates = [s.sentence for i in keep[:2] for s in ranked[i][:TOP_PAPER_SENTENCES]]
-        if unanswerable_reason(question, hits, candidates):
+        # The names must be in the papers the answer quotes, not just somewhere in
+        # the top k: a LoRA question answered from a paper that never says LoRA
+        # is an answer about something else.
+        if unanswerable_reason(question, [hits[i] for i in keep], candidates):
             return refusal(hits)
         if list_question and len(keep) > 1:
             return _list_answer(hits, ranked, keep)
