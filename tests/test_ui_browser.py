@@ -151,6 +151,14 @@ def paper_count(page: Page) -> int:
     return int(re.search(r"([\d,]+) papers?", text).group(1).replace(",", ""))
 
 
+def wait_for_count(page: Page, count: int) -> None:
+    """Until the Library tab shows `count` papers (an ingest has finished)."""
+    page.wait_for_function(
+        f"document.querySelector('#paper-count').innerText.includes('{count:,} papers')",
+        timeout=ANSWER_TIMEOUT,
+    )
+
+
 def upload(page: Page, path: Path) -> None:
     page.get_by_role("tab", name="Library").click()
     page.set_input_files("#upload input[type=file]", str(path))
@@ -210,10 +218,7 @@ def test_uploading_a_listing_page_grows_the_library(browser, url, files):
     page.get_by_role("tab", name="Library").click()
     before = paper_count(page)
     upload(page, files["listing"])
-    page.wait_for_function(
-        f"document.querySelector('#paper-count').innerText.includes('{before + 2:,} papers')",
-        timeout=ANSWER_TIMEOUT,
-    )
+    wait_for_count(page, before + 2)
     results = page.locator("#ingest-results")
     expect(results).to_contain_text("daily_excerpt.txt")
     expect(results).to_contain_text("added")
@@ -252,10 +257,7 @@ def test_filter_choices_follow_the_library(browser, url, files):
     page.get_by_role("tab", name="Library").click()
     before = paper_count(page)
     upload(page, files["future"])
-    page.wait_for_function(
-        f"document.querySelector('#paper-count').innerText.includes('{before + 1:,} papers')",
-        timeout=ANSWER_TIMEOUT,
-    )
+    wait_for_count(page, before + 1)
     page.get_by_role("tab", name="Chat").click()
     for elem_id in ("since-year", "until-year"):
         expect(page.locator(f"#{elem_id}")).to_be_visible()
@@ -271,10 +273,7 @@ def test_hostile_paper_text_is_shown_as_text_never_run(browser, url, files):
     page.get_by_role("tab", name="Library").click()
     before = paper_count(page)
     upload(page, files["xss"])
-    page.wait_for_function(
-        f"document.querySelector('#paper-count').innerText.includes('{before + 1:,} papers')",
-        timeout=ANSWER_TIMEOUT,
-    )
+    wait_for_count(page, before + 1)
     page.fill("#library-table input", "Cross-Site")
     cell = page.locator("#library-table [role=gridcell]", has_text="Cross-Site Scripting").first
     expect(cell).to_contain_text(XSS_TITLE)  # the literal tag, as text
