@@ -9,7 +9,9 @@ import pytest
 
 from rag.answer.extractive import (
     ExtractiveAnswerer,
+    Scored,
     mentions,
+    role_prior,
     specific_names,
     unanswerable_reason,
 )
@@ -70,6 +72,15 @@ def test_named_thing_no_paper_mentions_means_refusal():
         unanswerable_reason("What does SAM improve?", hits(SAM), ["SAM improves accuracy."]) is None
     )
     assert unanswerable_reason("How much faster is it?", hits(QUANT), ["It is fast."]) is not None
+
+
+def test_findings_are_preferred_over_opening_background():
+    finding = Scored(0, "We show that SAM improves accuracy by 1.2 points.", 0.5, 3)
+    background = Scored(0, "Deep networks often generalize poorly.", 0.5, 1)
+    own_opening = Scored(0, "In this paper, we study generalization.", 0.5, 1)
+    neutral = Scored(0, "The loss is minimized over a neighborhood.", 0.5, 2)
+    assert role_prior(finding) > role_prior(neutral) > role_prior(background)
+    assert role_prior(own_opening) == role_prior(neutral) == 0.0
 
 
 def test_acronyms_match_their_spelled_out_form():

@@ -313,6 +313,7 @@ class Retriever:
             vector = self.embedder.embed_one(query)
         sentences = self.sentences([c.paper_id for c in candidates])
         q_terms = self.keyword.terms(query)
+        weights = {t: self.idf(t) for t in q_terms}  # once per query, not per candidate
         q_numbers = set(_NUMBER.findall(query))
         for rank, c in enumerate(candidates):
             texts, vectors = sentences.get(c.paper_id, ([], np.zeros((0, len(vector)))))
@@ -320,7 +321,7 @@ class Retriever:
             best = float(sims[0])
             top2 = float(sims[:2].mean())
             terms = self._doc_terms.get(c.paper_id, set())
-            kw = coverage(q_terms, terms, self.idf)
+            kw = coverage(q_terms, terms, weights.__getitem__)
             paper = self.catalog[c.paper_id]
             num = sum(n in paper.abstract for n in q_numbers) / len(q_numbers) if q_numbers else 0.0
             prior = 1.0 / (1.0 + rank / 10.0)

@@ -100,6 +100,32 @@ def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[
     return None
 
 
+# Abstracts follow a rhetorical order: background first, then the work and its
+# findings. A question is about the findings, so a sentence that reports one is
+# preferred, and the opening background sentence gives way, at near-equal
+# similarity. On eval/questions.jsonl, 0.06-0.10 each raise answer keyword recall
+# from 0.61 to 0.66 (citation precision 0.85 -> 0.86, refusals unchanged); 0.15
+# starts to pick the wrong lead paper.
+FINDING_BONUS = 0.08
+BACKGROUND_PENALTY = 0.08
+_FINDING = re.compile(
+    r"\b(?:we|our (?:results|experiments|analysis))\s+(?:\w+\s+)?(?:show|find|found|demonstrate|"
+    r"prove|observe|reveal|establish)|\b(?:results|experiments)\s+(?:show|suggest|indicate|"
+    r"demonstrate)|\boutperform|\bachiev|\bimprov|\breduc",
+    re.IGNORECASE,
+)
+_OWN_WORK = re.compile(r"\b(?:we|our|this (?:paper|work))\b", re.IGNORECASE)
+
+
+def role_prior(s: Scored) -> float:
+    """A small score adjustment from the sentence's rhetorical role in its abstract."""
+    if _FINDING.search(s.sentence):
+        return FINDING_BONUS
+    if s.position == 1 and not _OWN_WORK.search(s.sentence):
+        return -BACKGROUND_PENALTY
+    return 0.0
+
+
 @dataclass(frozen=True)
 class Scored:
     hit_index: int  # 0-based position of the hit
@@ -141,12 +167,12 @@ class ExtractiveAnswerer:
             texts, vectors = lookup.get(hit.paper.paper_id, ([], np.zeros((0, len(q)))))
             # texts[0] is the title: it locates the paper but is not a claim.
             scored = [Scored(i, texts[j], float(vectors[j] @ q), j) for j in range(1, len(texts))]
-            ranked.append(sorted(scored, key=lambda s: -s.score))
+            ranked.append(sorted(scored, key=lambda s: -(s.score + role_prior(s))))
         return ranked
 
     def answer(self, question: str, hits: Sequence[Hit], list_question: bool = False) -> str:
         ranked = self.best_sentences(question, hits)
-        tops = [r[0].score if r else -1.0 for r in ranked]
+        tops = [max(s.score for s in r) if r else -1.0 for r in ranked]
         if not ranked or max(tops) < self.refuse_below:
             return refusal(hits)
         keep = _cited_papers(hits, tops, list_question)
@@ -210,7 +236,7 @@ def _prose_answer(ranked: list[list[Scored]], keep: list[int]) -> str:
     chosen += [ranked[i][0] for i in keep if i != lead]
     picked: list[Scored] = []
     used = 0
-    for s in sorted(chosen, key=lambda s: -s.score):
+    for s in sorted(chosen, key=lambda s: -(s.score + role_prior(s))):
         if picked and used + _words(s.sentence) > MAX_WORDS:
             continue
         picked.append(s)
