@@ -487,12 +487,13 @@ def test_run_eval_end_to_end(engine, small_questions, tmp_path):
 def test_rag_eval_cli(small_questions, library_store, tmp_path):
     out = tmp_path / "cli_out"
     run = run_rag("eval", "--questions", str(small_questions), "--out", str(out),
-                  "--store", str(library_store), "--no-ablation")  # fmt: skip
+                  "--store", str(library_store), "--no-ablation", "--top-k", "3")  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "3 questions, backend extractive" in run.stdout
     assert sum(1 for _ in (out / "results.jsonl").open()) == 3
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["ablation"] == {} and data["counts"]["overall"] == 3
+    assert data["top_k"] == 3 and "top-k 3" in (out / "report.md").read_text(encoding="utf-8")
     assert "## Retriever ablation" not in (out / "report.md").read_text(encoding="utf-8")
 
 

@@ -243,14 +243,16 @@ def serve(host: str | None, port: int | None, store: Path | None, chroma_url: st
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval/out"),
               show_default=True, help="Where results.jsonl and report.md go.")  # fmt: skip
 @click.option("--llm", default=None, help="Answer backend to evaluate [env RAG_LLM].")
+@click.option("--top-k", type=click.IntRange(1, 50), default=None,
+              help="Papers to answer from [env RAG_TOP_K; 5].")  # fmt: skip
 @click.option("--no-ablation", is_flag=True, help="Skip the retriever ablation.")
 @_STORE
 @_CHROMA_URL
-def eval_(questions: Path | None, out: Path, llm: str | None, no_ablation: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+def eval_(questions: Path | None, out: Path, llm: str | None, top_k: int | None, no_ablation: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
     """Run the canned questions and write results.jsonl and report.md."""
     from .evaluation import run_eval
 
-    config = _config(store=store, chroma_url=chroma_url, llm=llm)
+    config = _config(store=store, chroma_url=chroma_url, top_k=top_k, llm=llm)
     engine = _engine(config)
     report = run_eval(engine, questions, out, ablation=not no_ablation, progress=_progress_bar())
     click.echo(report.summary())

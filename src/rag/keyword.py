@@ -52,8 +52,14 @@ class KeywordIndex:
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content terms of a text, as the index sees them."""
+        return self.terms_of([text])[0]
+
+    def terms_of(self, texts: list[str]) -> list[list[str]]:
+        """terms() of many texts in one call (per-call overhead dominates short texts)."""
         import bm25s
 
+        if not texts:
+            return []
         return bm25s.tokenize(
-            [text], stopwords="en", stemmer=self._stemmer, show_progress=False, return_ids=False
-        )[0]
+            texts, stopwords="en", stemmer=self._stemmer, show_progress=False, return_ids=False
+        )

@@ -98,6 +98,7 @@ def coverage(query_terms: Sequence[str], doc_terms: set[str], idf: Callable[[str
     return sum(idf(t) for t in set(query_terms) if t in doc_terms) / total
 
 
+TERMS_BATCH = 4096  # papers tokenized per call when the term sets are built
 FEEDBACK_PAPERS = 3  # top reranked papers used for pseudo-relevance feedback
 EXPANSION_TERMS = 8  # keyword terms added to the feedback query
 FEEDBACK_WEIGHT = 0.75  # Rocchio beta: how far the query vector moves toward them
@@ -156,11 +157,15 @@ class Retriever:
         self._cross_encoder = None
 
     def _index_terms(self) -> None:
-        for paper_id, paper in self.catalog.items():
-            terms = set(self.keyword.terms(paper.title + " " + paper.abstract))
-            self._doc_terms[paper_id] = terms
-            for term in terms:
-                self._df[term] = self._df.get(term, 0) + 1
+        ids = list(self.catalog)
+        for start in range(0, len(ids), TERMS_BATCH):
+            batch = ids[start : start + TERMS_BATCH]
+            texts = [f"{self.catalog[p].title} {self.catalog[p].abstract}" for p in batch]
+            for paper_id, tokens in zip(batch, self.keyword.terms_of(texts), strict=True):
+                terms = set(tokens)
+                self._doc_terms[paper_id] = terms
+                for term in terms:
+                    self._df[term] = self._df.get(term, 0) + 1
 
     def idf(self, term: str) -> float:
         n = max(len(self.catalog), 1)
