@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -259,10 +260,16 @@ def test_filter_choices_follow_the_library(browser, url, files):
     upload(page, files["future"])
     wait_for_count(page, before + 1)
     page.get_by_role("tab", name="Chat").click()
-    for elem_id in ("since-year", "until-year"):
-        expect(page.locator(f"#{elem_id}")).to_be_visible()
-        assert "2031" in dropdown_options(page, elem_id)
-    assert "q-bio.PE" in dropdown_options(page, "categories")
+    # The new choices arrive with the count's change event, a moment after the count.
+    for elem_id, label in (
+        ("since-year", "2031"),
+        ("until-year", "2031"),
+        ("categories", "q-bio.PE"),
+    ):
+        deadline = time.monotonic() + ANSWER_TIMEOUT / 1000
+        while label not in dropdown_options(page, elem_id):
+            assert time.monotonic() < deadline, f"{label} never offered in #{elem_id}"
+            page.wait_for_timeout(500)
     assert dialogs == []
     page.close()
 
