@@ -166,9 +166,10 @@ def phase_encode(args) -> dict:
              for p in merge_papers(parse_file(Path(args.file), ParseReport()))]  # fmt: skip
     texts = [c.text for i in items for c in i.chunks] + [s for i in items for s in i.sentences]
     model = SentenceTransformer(default_model_path(), device="cpu")
-    model.encode(texts[:64], batch_size=64)
+    batch = config.embed_batch_size  # the batch size ingest uses: the same work, raw
+    model.encode(texts[:64], batch_size=batch)
     started = time.perf_counter()
-    model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    model.encode(texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
     return {"encode_s": time.perf_counter() - started, "texts": len(texts)}
 
 
