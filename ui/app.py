@@ -46,9 +46,7 @@ def build_app(engine: Engine, config: Config) -> gr.Blocks:
         delete_cache=(CACHE_SWEEP_S, CACHE_SWEEP_S),
     ) as demo:
         with gr.Sidebar(label="Settings", open=True, width=290, elem_id="settings"):
-            settings = settings_ui.build(
-                config, sorted(engine.snapshot.categories), [p.year for p in papers if p.year]
-            )
+            settings = settings_ui.build(config, *library_facets(engine))
         gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_classes="app-title")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -79,11 +77,15 @@ def build_app(engine: Engine, config: Config) -> gr.Blocks:
     return demo
 
 
+def library_facets(engine: Engine) -> tuple[list[str], list[int]]:
+    """The library's categories and paper years, as the filter dropdowns offer them."""
+    snap = engine.snapshot
+    return sorted(snap.categories), [p.year for p in snap.catalog.values() if p.year]
+
+
 def library_filter_choices(engine: Engine) -> tuple[dict, dict, dict]:
     """The filter dropdowns' choices for the library as it is now."""
-    snap = engine.snapshot
-    years = [p.year for p in snap.catalog.values() if p.year]
-    return settings_ui.filter_choices(sorted(snap.categories), years)
+    return settings_ui.filter_choices(*library_facets(engine))
 
 
 def launch_options(config: Config) -> dict[str, Any]:

@@ -296,9 +296,7 @@ class Engine:
             for piece in self._stream_answer(answerer, standalone, retrieval):
                 pieces.append(piece)
                 yield piece
-        snap = self.snapshot
-        lookup = snap.retriever.sentences if snap.retriever else None
-        checked = check_citations("".join(pieces), hits, self.embedder.embed, lookup)
+        checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
         yield Answer(
             question=question,
             text=checked.text,
@@ -322,11 +320,14 @@ class Engine:
         except LLMError as exc:
             return None, [f"{exc}; answered with the extractive backend instead"]
 
+    def _sentences(self) -> Callable:
+        """The stored sentences and vectors of papers by id (none in an empty library)."""
+        snap = self.snapshot
+        return snap.retriever.sentences if snap.retriever else (lambda ids: {})
+
     def _answerer(self, chat_model):
         if chat_model is None:
-            snap = self.snapshot
-            lookup: Callable = snap.retriever.sentences if snap.retriever else (lambda ids: {})
-            return ExtractiveAnswerer(self.embedder.embed_one, lookup), "extractive"
+            return ExtractiveAnswerer(self.embedder.embed_one, self._sentences()), "extractive"
         from .answer.generative import GenerativeAnswerer
 
         return GenerativeAnswerer(chat_model), chat_model.name
