@@ -160,6 +160,16 @@ def wait_for_count(page: Page, count: int) -> None:
     )
 
 
+def add_papers(page: Page, path: Path, added: int) -> int:
+    """Upload a file from the Library tab and wait until it added `added` papers;
+    returns the new paper count."""
+    page.get_by_role("tab", name="Library").click()
+    count = paper_count(page) + added
+    upload(page, path)
+    wait_for_count(page, count)
+    return count
+
+
 def upload(page: Page, path: Path) -> None:
     page.get_by_role("tab", name="Library").click()
     page.set_input_files("#upload input[type=file]", str(path))
@@ -216,10 +226,7 @@ def test_citation_marker_opens_its_source_card(browser, url, viewport):
 def test_uploading_a_listing_page_grows_the_library(browser, url, files):
     dialogs: list[str] = []
     page = open_page(browser, url, DESKTOP, dialogs)
-    page.get_by_role("tab", name="Library").click()
-    before = paper_count(page)
-    upload(page, files["listing"])
-    wait_for_count(page, before + 2)
+    after = add_papers(page, files["listing"], 2)
     results = page.locator("#ingest-results")
     expect(results).to_contain_text("daily_excerpt.txt")
     expect(results).to_contain_text("added")
@@ -231,7 +238,7 @@ def test_uploading_a_listing_page_grows_the_library(browser, url, files):
 
     phone = open_page(browser, url, PHONE, dialogs)
     phone.get_by_role("tab", name="Library").click()
-    assert paper_count(phone) == before + 2  # another session sees the new papers
+    assert paper_count(phone) == after  # another session sees the new papers
     shot(phone, "phone-library")
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1
@@ -255,10 +262,7 @@ def test_filter_choices_follow_the_library(browser, url, files):
     page = open_page(browser, url, DESKTOP, dialogs)
     assert "2031" not in dropdown_options(page, "since-year")
     assert "q-bio.PE" not in dropdown_options(page, "categories")
-    page.get_by_role("tab", name="Library").click()
-    before = paper_count(page)
-    upload(page, files["future"])
-    wait_for_count(page, before + 1)
+    add_papers(page, files["future"], 1)
     page.get_by_role("tab", name="Chat").click()
     # The new choices arrive with the count's change event, a moment after the count.
     for elem_id, label in (
@@ -277,10 +281,7 @@ def test_filter_choices_follow_the_library(browser, url, files):
 def test_hostile_paper_text_is_shown_as_text_never_run(browser, url, files):
     dialogs: list[str] = []
     page = open_page(browser, url, DESKTOP, dialogs)
-    page.get_by_role("tab", name="Library").click()
-    before = paper_count(page)
-    upload(page, files["xss"])
-    wait_for_count(page, before + 1)
+    add_papers(page, files["xss"], 1)
     page.fill("#library-table input", "Cross-Site")
     cell = page.locator("#library-table [role=gridcell]", has_text="Cross-Site Scripting").first
     expect(cell).to_contain_text(XSS_TITLE)  # the literal tag, as text
