@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 
 from rag.answer.citations import WEAK_SUPPORT, cited_numbers, parse_marker
 from rag.answer.prompts import format_authors
-from rag.export import escape_markdown
+from rag.export import escape_answer_lines, escape_markdown
 from rag.types import Answer, Citation, Hit, Paper
 
 CONTEXT_CHARS = 140  # of abstract shown on each side of the highlighted sentence
@@ -29,7 +29,6 @@ _MARKER = re.compile(
     r"[ \t]*\[\s*((?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?(?:\s*[,;]\s*(?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?)*)\s*\]",
     re.IGNORECASE,
 )
-_LIST_LEAD = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>`]+$", re.IGNORECASE)
 # Beyond HTML's five: characters template engines treat specially, as entities.
 _EXTRA_ENTITIES = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
@@ -65,23 +64,13 @@ def anchor_id(turn: str, n: int | str) -> str:
     return f"src-{turn}-{n}"
 
 
-def _escape_lines(text: str) -> str:
-    """Escaped Markdown, keeping list markers at line starts (the answer's structure)."""
-    out = []
-    for line in text.split("\n"):
-        lead = _LIST_LEAD.match(line)
-        head = lead.group(0) if lead else ""
-        out.append(head + escape_markdown(line[len(head) :]))
-    return "\n".join(out)
-
-
 def streaming_markdown(text: str) -> str:
     """A partial answer while it streams: escaped, markers shown but not linked yet.
 
     >>> streaming_markdown("x <b>y</b> [1")
     'x &lt;b>y&lt;/b> \\\\[1'
     """
-    return _escape_lines(text)
+    return escape_answer_lines(text)
 
 
 def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
@@ -93,7 +82,7 @@ def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
     pieces: list[str] = []
     start = 0
     for match in _MARKER.finditer(text):
-        pieces.append(_escape_lines(text[start : match.start()]))
+        pieces.append(escape_answer_lines(text[start : match.start()]))
         numbers = parse_marker(match.group(1))
         if all(n in cited for n in numbers):
             space = " " if match.group(0)[:1] in (" ", "\t") else ""
@@ -102,7 +91,7 @@ def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
         else:
             pieces.append(escape_markdown(match.group(0)))
         start = match.end()
-    pieces.append(_escape_lines(text[start:]))
+    pieces.append(escape_answer_lines(text[start:]))
     return "".join(pieces)
 
 

@@ -53,6 +53,24 @@ def escape_markdown(text: str) -> str:
     return _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
 
 
+_LIST_LEAD = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+
+
+def escape_answer_lines(text: str) -> str:
+    """escape_markdown line by line, keeping list markers at line starts (the answer's
+    structure: one line per paper for list questions).
+
+    >>> escape_answer_lines("- *a*")
+    '- \\\\*a\\\\*'
+    """
+    out = []
+    for line in text.split("\n"):
+        lead = _LIST_LEAD.match(line)
+        head = lead.group(0) if lead else ""
+        out.append(head + escape_markdown(line[len(head) :]))
+    return "\n".join(out)
+
+
 def ascii_fold(text: str) -> str:
     """Accents removed, non-ASCII dropped.
 
@@ -183,7 +201,7 @@ def answer_to_markdown(answer: Answer) -> str:
     parts = [
         "# " + escape_markdown(answer.question),
         "",
-        _answer_body(answer.text),
+        escape_answer_lines(answer.text),
         "",
     ]
     if answer.citations:
@@ -193,16 +211,6 @@ def answer_to_markdown(answer: Answer) -> str:
         parts += ["## BibTeX", "", fence + "bibtex", bibtex, fence, ""]
     parts.append(f"*Answered by the {escape_markdown(answer.backend)} backend.*")
     return "\n".join(parts) + "\n"
-
-
-def _answer_body(text: str) -> str:
-    """The answer text escaped line by line; list markers at line starts are kept."""
-    lines = []
-    for line in text.splitlines():
-        lead = re.match(r"^\s*(?:[-*+]|\d+[.)])\s+", line)
-        head = lead.group(0) if lead else ""
-        lines.append(head + escape_markdown(line[len(head) :]))
-    return "\n".join(lines)
 
 
 def _fence(content: str) -> str:
