@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, AuthenticationError
+from ui_server import launch
 
 from rag.config import Config
 from rag.engine import Engine
 from rag.errors import ConfigError
 from ui import auth, uploads
-from ui.app import build_app, launch_options
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 UAP_QUESTION = "Which method crafts universal adversarial perturbations without any training data?"
@@ -40,25 +39,6 @@ SETTINGS = {
     "until": "any",
     "categories": [],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(engine: Engine, config: Config):
-    """The real app in Gradio's background thread; returns (demo, url)."""
-    demo = build_app(engine, config)
-    options = launch_options(config) | {
-        "server_name": "127.0.0.1",
-        "server_port": free_port(),
-        "prevent_thread_lock": True,
-        "quiet": True,
-    }
-    _, url, _ = demo.launch(**options)
-    return demo, url
 
 
 @pytest.fixture(scope="module")

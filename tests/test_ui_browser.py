@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from ui_server import launch
 
 from rag.config import Config
 from rag.engine import Engine
-from ui.app import build_app, launch_options
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -74,25 +73,12 @@ FUTURE_CSV = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url(library_store, embedder, tmp_path_factory):
     store = tmp_path_factory.mktemp("ui_browser") / "store"
     shutil.copytree(library_store, store)
     config = Config.from_env({}, store=store)
-    demo = build_app(Engine(config, embedder=embedder), config)
-    options = launch_options(config) | {
-        "server_name": "127.0.0.1",
-        "server_port": free_port(),
-        "prevent_thread_lock": True,
-        "quiet": True,
-    }
-    _, address, _ = demo.launch(**options)
+    demo, address = launch(Engine(config, embedder=embedder), config)
     yield address
     demo.close()
 
