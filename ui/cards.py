@@ -213,41 +213,57 @@ def support_html(support: float | None) -> str:
 def citation_card(citation: Citation, turn: str) -> str:
     """The card a [n] marker links to."""
     paper = citation.paper
-    return (
-        f'<article class="src-card" id="{anchor_id(turn, citation.n)}">'
-        f'<div class="src-head"><span class="src-n">[{citation.n}]</span> {_title_html(paper)}</div>'
-        f'<div class="src-meta">{paper_meta_html(paper)}</div>'
-        f"{support_html(citation.support)}"
-        f'<blockquote class="src-snippet">{excerpt(paper.abstract, citation.snippet)}</blockquote>'
-        f"<details><summary>Full abstract</summary>"
-        f'<p class="src-abstract">{highlight(paper.abstract, citation.snippet)}</p></details>'
-        "</article>"
+    return _card(
+        paper,
+        anchor_id(turn, citation.n),
+        f"[{citation.n}]",
+        body=support_html(citation.support)
+        + f'<blockquote class="src-snippet">{excerpt(paper.abstract, citation.snippet)}</blockquote>',
+        abstract=("Full abstract", highlight(paper.abstract, citation.snippet)),
     )
 
 
 def marker_card(hit: Hit, turn: str, n: int) -> str:
     """The card of a marker with no scored citation (e.g. in a question sentence)."""
-    paper = hit.paper
-    return (
-        f'<article class="src-card" id="{anchor_id(turn, n)}">'
-        f'<div class="src-head"><span class="src-n">[{n}]</span> {_title_html(paper)}</div>'
-        f'<div class="src-meta">{paper_meta_html(paper)}</div>'
-        '<span class="src-support unscored" title="the citing sentence is not a claim">not scored</span>'
-        f"<details><summary>Abstract</summary>"
-        f'<p class="src-abstract">{esc(_normalise(paper.abstract))}</p></details>'
-        "</article>"
+    return _card(
+        hit.paper,
+        anchor_id(turn, n),
+        f"[{n}]",
+        body='<span class="src-support unscored" title="the citing sentence is not a claim">'
+        "not scored</span>",
     )
 
 
 def retrieved_card(hit: Hit, turn: str, rank: int) -> str:
     """A card for a paper that was retrieved but not cited."""
-    paper = hit.paper
+    return _card(
+        hit.paper,
+        anchor_id(turn, f"r{rank}"),
+        f"#{rank}",
+        meta=f" · score {hit.score:.3f}",
+        classes="src-card uncited",
+    )
+
+
+def _card(
+    paper: Paper,
+    anchor: str,
+    label: str,
+    body: str = "",
+    meta: str = "",
+    abstract: tuple[str, str] | None = None,
+    classes: str = "src-card",
+) -> str:
+    """A source card: label and title, metadata, the body, then the abstract folded
+    away (`abstract`: its summary line and HTML; default: the plain abstract)."""
+    summary, text = abstract or ("Abstract", esc(_normalise(paper.abstract)))
     return (
-        f'<article class="src-card uncited" id="{anchor_id(turn, f"r{rank}")}">'
-        f'<div class="src-head"><span class="src-n">#{rank}</span> {_title_html(paper)}</div>'
-        f'<div class="src-meta">{paper_meta_html(paper)} · score {hit.score:.3f}</div>'
-        f"<details><summary>Abstract</summary>"
-        f'<p class="src-abstract">{esc(_normalise(paper.abstract))}</p></details>'
+        f'<article class="{classes}" id="{anchor}">'
+        f'<div class="src-head"><span class="src-n">{label}</span> {_title_html(paper)}</div>'
+        f'<div class="src-meta">{paper_meta_html(paper)}{meta}</div>'
+        f"{body}"
+        f"<details><summary>{summary}</summary>"
+        f'<p class="src-abstract">{text}</p></details>'
         "</article>"
     )
 
