@@ -273,24 +273,30 @@ def bench_size(size: int, args, old_rows: list[dict]) -> list[dict]:
     rows = []
     for kind in args.stores.split(","):
         store = OUT / f"store_{size}_{vectors}_{kind}"
-        if args.query_only:
-            rows += requery(store, kind, args, old_rows, (size, vectors, kind))
-            continue
-        shutil.rmtree(store, ignore_errors=True)
-        print(f"{size:,} papers, {vectors} vectors, {kind} store: ingest ...", flush=True)
+        if args.query_only:  # time the queries again on the store an earlier run left
+            row = next((dict(r) for r in old_rows if _key(r)[:3] == (size, vectors, kind)), None)
+            if row is None or not store.exists():
+                print(f"  no earlier {size:,}/{vectors}/{kind} run to query again: "
+                      "run without --query-only first", flush=True)  # fmt: skip
+                continue
+            print(f"{size:,} papers, {vectors} vectors, {kind} store: query again ...", flush=True)
+            row["query_load_avg"] = os.getloadavg()[0]
+        else:
+            shutil.rmtree(store, ignore_errors=True)
+            print(f"{size:,} papers, {vectors} vectors, {kind} store: ingest ...", flush=True)
+            row = {"size": size, "vectors": vectors, "store": kind,
+                   "load_avg": os.getloadavg()[0], "torch_threads": args.torch_threads}  # fmt: skip
         server = ChromaServer(store) if kind == "server" else None
         url = server.url if server else None
-        row = {"size": size, "vectors": vectors, "store": kind, "load_avg": os.getloadavg()[0],
-               "torch_threads": args.torch_threads}  # fmt: skip
-        row.update(run_phase("_ingest", args.timeout, store=store, chroma_url=url, file=library,
-                             random_vectors=args.random_vectors))  # fmt: skip
-        print(f"  {row}", flush=True)
+        if not args.query_only:
+            row.update(run_phase("_ingest", args.timeout, store=store, chroma_url=url,
+                                 file=library, random_vectors=args.random_vectors))  # fmt: skip
+            print(f"  {row}", flush=True)
         if "ingest_s" in row:
             print("  query ...", flush=True)
-            query = run_phase(
-                "_query", args.timeout, store=store, chroma_url=url, queries=args.queries
+            row.update(
+                run_phase("_query", args.timeout, store=store, chroma_url=url, queries=args.queries)
             )
-            row.update({k: v for k, v in query.items()})
         if server:
             row["server_peak_mb"] = server.stop()
         row["store_mb"] = dir_mb(store)
@@ -299,23 +305,6 @@ def bench_size(size: int, args, old_rows: list[dict]) -> list[dict]:
     if rows and not args.random_vectors and args.repeats and not args.query_only:
         rows[0].update(encode_ratio(library, args))
     return rows
-
-
-def requery(store: Path, kind: str, args, old_rows: list[dict], key: tuple) -> list[dict]:
-    """--query-only: time the queries again on the store a previous run left."""
-    row = next((dict(r) for r in old_rows if _key(r)[:3] == key), None)
-    if row is None or not store.exists():
-        print(f"  no earlier {key} run to re-query: run without --query-only first", flush=True)
-        return []
-    print(f"{key[0]:,} papers, {key[1]} vectors, {kind} store: query again ...", flush=True)
-    server = ChromaServer(store) if kind == "server" else None
-    row["query_load_avg"] = os.getloadavg()[0]
-    url = server.url if server else None
-    row.update(run_phase("_query", args.timeout, store=store, chroma_url=url, queries=args.queries))
-    if server:
-        row["server_peak_mb"] = server.stop()
-    print(f"  {row}", flush=True)
-    return [row]
 
 
 def encode_ratio(library: Path, args) -> dict:
