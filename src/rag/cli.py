@@ -113,14 +113,17 @@ def ingest(paths: tuple[Path, ...], rebuild: bool, prune: bool, verbose: bool, s
 
 
 def _progress_bar():
+    """An eval progress bar: one step per question answered or retrieved, named by stage."""
     state: dict[str, Any] = {}
 
     def update(done: int, total: int, message: str) -> None:
         from tqdm import tqdm
 
         if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=message, unit="paper", file=sys.stderr)
+            state["bar"] = tqdm(total=total, desc=message, unit="step", file=sys.stderr)
         bar = state["bar"]
+        if bar.desc != message:
+            bar.set_description_str(message, refresh=False)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
