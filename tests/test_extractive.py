@@ -10,7 +10,9 @@ import pytest
 from rag.answer.extractive import (
     ExtractiveAnswerer,
     Scored,
+    lead_paper,
     mentions,
+    requested_count,
     role_prior,
     specific_names,
     unanswerable_reason,
@@ -83,6 +85,21 @@ def test_findings_are_preferred_over_opening_background():
     assert role_prior(own_opening) == role_prior(neutral) == 0.0
 
 
+def test_lead_paper_is_the_most_relevant_overall_not_by_one_sentence():
+    """A paper about something else can hold the one sentence closest to the
+    question's wording; the retrieval score, which weighs the whole paper, leads."""
+
+    def scored(*scores):
+        return [Hit(SAM, s, "") for s in scores]
+
+    assert lead_paper(scored(0.60, 0.53), [0.56, 0.66]) == 0
+    # A much better sentence still wins when the retrieval scores are close.
+    assert lead_paper(scored(0.60, 0.58), [0.40, 0.66]) == 1
+    # Relative to the top, so a retrieval mode's scale (BM25's is unbounded) does not matter.
+    assert lead_paper(scored(6.0, 5.3), [0.56, 0.66]) == 0
+    assert lead_paper(scored(6.0, 5.8), [0.40, 0.66]) == 1
+
+
 def test_acronyms_match_their_spelled_out_form():
     assert mentions("We study Large Language Models at scale.", "LLM")
     assert mentions("Generative adversarial networks (GANs) ...", "GAN")
@@ -109,6 +126,16 @@ def test_list_question_gives_one_line_per_paper(answerer):
     )
     lines = text.splitlines()
     assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
+
+
+def test_a_question_that_says_how_many_papers_gets_that_many(answerer):
+    assert requested_count("What two defenses did Hongyang Zhang co-author?") == 2
+    assert requested_count("She co-authored three papers here. Which are they?") == 3
+    assert requested_count("Which papers use two GPUs?") is None  # a count of something else
+    # QUANT scores far below SAM: a plain list would keep SAM alone.
+    question = "What two papers propose sharpness-aware minimization or post-training quantization?"
+    text = answerer.answer(question, [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")], list_question=True)
+    assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
 
 
 def test_answer_stays_within_budget(engine):

@@ -42,6 +42,11 @@ def test_coverage_weights_rare_terms():
 def test_list_questions_are_recognised():
     assert is_list_question("Which papers study grokking?")
     assert is_list_question("What works propose data-free attacks?")
+    assert is_list_question("Which nonconvex optimization algorithms did they develop?")
+    assert is_list_question("What explanations have been proposed for adversarial examples?")
+    assert is_list_question("What two defenses did she co-author?")
+    assert is_list_question("She wrote two papers on rate reduction. Which are they?")
+    assert not is_list_question("What training resource did they release?")
     assert not is_list_question("What does the free variant of SAM change?")
     assert not is_list_question("How fast is the quantized model?")
 

@@ -38,10 +38,17 @@ LIST_MAX = 12  # most papers a "which papers ..." question returns
 # the best one (scores are cosine-like, in [0, 1]).
 LIST_RELATIVE_CUT = 0.80
 
+# The things a question can ask for several of: "which papers", "what defenses",
+# "which optimization algorithms did ...", "what explanations have been proposed".
+_PLURAL_KINDS = (
+    r"(?:papers|works|studies|articles|methods|approaches|algorithms|techniques|models"
+    r"|defenses|attacks|problems|explanations|results|findings|architectures)"
+)
 _LIST_QUESTION = re.compile(
-    r"^\s*(?:which|what)\s+(?:\w+\s+){0,3}?(?:papers|works|studies|articles|methods|approaches)\b"
-    r"|\b(?:list|all|any)\s+(?:of\s+the\s+)?(?:papers|works|studies)\b"
-    r"|\bpapers\s+(?:that|which|on|about)\b",
+    rf"^\s*(?:which|what)\s+(?:[\w-]+\s+){{0,3}}?{_PLURAL_KINDS}\b"
+    rf"|\b(?:list|all|any|both|two|three|several)\s+(?:of\s+the\s+)?{_PLURAL_KINDS}\b"
+    r"|\bpapers\s+(?:that|which|on|about)\b"
+    r"|\bwhich\s+are\s+they\b",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
