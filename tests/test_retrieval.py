@@ -198,3 +198,24 @@ def test_list_question_keeps_more_than_top_k_when_scores_are_close(engine):
     assert result.list_question
     grokking = [t for t in titles(result.hits) if "grokking" in t]
     assert len(grokking) >= 2
+
+
+def test_expansion_terms_count_toward_keyword_coverage(engine):
+    """A list question's second stage also scores the feedback's terms: a paper
+    that says "grokking" gains on a paraphrase that never does, others lose."""
+    from rag.retrieval import Candidate
+
+    retriever = engine.snapshot.retriever
+    question = "Why can test accuracy jump long after the training data is fit?"
+    (term,) = retriever.keyword.terms("grokking")
+    says = next(p for p, terms in retriever._doc_terms.items() if term in terms)
+    other = next(p for p, terms in retriever._doc_terms.items() if term not in terms)
+
+    def keyword_scores(expansion):
+        candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (says, other)]
+        ranked = retriever.rerank(question, None, candidates, expansion=expansion)
+        return {c.paper_id: c.scores["keyword"] for c in ranked}
+
+    plain, expanded = keyword_scores(()), keyword_scores((term,))
+    assert expanded[says] > plain[says]
+    assert expanded[other] < plain[other] or plain[other] == 0
