@@ -114,6 +114,22 @@ def test_filters_are_recognised_in_questions():
 
 
 @pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        (
+            "What did Zitong Yang co-author with Yaodong Yu: one on bias, one on variance?",
+            "What did: one on bias, one on variance?",
+        ),
+        ("Which papers first-authored by Sam Buchanan study diffusion?", "Which papers study diffusion?"),
+        ("Which papers co-authored by Sam Buchanan study diffusion?", "Which papers study diffusion?"),
+        ("Sam Buchanan co-authored two papers on diffusion.", "two papers on diffusion."),
+    ],
+)
+def test_authorship_words_leave_with_the_names(question, topic):
+    assert from_question(question, INDEX, [])[1] == topic
+
+
+@pytest.mark.parametrize(
     "question, since, until",
     [
         ("work from 2021 to 2023 on pruning", 2021, 2023),

@@ -26,7 +26,16 @@ _YEAR_PATTERNS: list[tuple[str, str]] = [
     (rf"\bbefore\s+{_YEAR}\b", "before"),
     (rf"\b(?:in|during|published\s+in|from\s+the\s+year)\s+{_YEAR}\b", "in"),
 ]
-_AUTHOR_CUE = r"(?:(?:co-?)?authored\s+by|written\s+by|papers?\s+by|works?\s+by|by|from|of)"
+_AUTHOR_CUE = (
+    r"(?:(?:(?:co|first|last|senior)-?)?authored\s+by|written\s+by|papers?\s+by|works?\s+by"
+    r"|by|from|of)"
+)
+# Words about authorship left once the names are gone ("what did X co-author with Y:"
+# -> "what did co-author with :"); they are not the topic.
+_AUTHORSHIP_LEFTOVER = re.compile(
+    r"\b(?:co-?)?author(?:ed|s)?(?:\s+with)?\b|\b(?:with|and|by)\s*(?=[:;,.?!]|$)",
+    re.IGNORECASE,
+)
 _CATEGORY = re.compile(
     r"\b(?:in\s+)?(?:the\s+)?category\s+([A-Za-z][A-Za-z.\-]{0,15})\b|\b(cs\.[A-Z]{2})\b"
 )
@@ -67,6 +76,9 @@ def parse_authors(question: str, index: AuthorIndex) -> tuple[tuple[str, ...], s
             rest = fold(rest)  # the name was written with accents: match it folded
         rest = name_re.sub(" ", rest, count=1)
     rest = re.sub(r"\b(and|,)\s*(?=\b(?:and|,)\b)", " ", rest)
+    if names:
+        rest = _AUTHORSHIP_LEFTOVER.sub(" ", rest)
+        rest = re.sub(r"\s+([:;,.?!])", r"\1", rest)  # no space left before punctuation
     return tuple(names), " ".join(rest.split())
 
 
