@@ -66,10 +66,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_path: Path) -> LlamaServer:
-    """Spawn the server, wait (bounded) until /v1/models answers; fail with its log."""
+def start_server(model_path: Path, log_dir: Path | None = None) -> LlamaServer:
+    """Spawn the server, wait (bounded) until /v1/models answers; fail with its log.
+
+    The log goes to log_dir (pytest's rotated temp dirs in the fixture), else a new temp dir.
+    """
     port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="llama_server_")) / "server.log"
+    log_path = (log_dir or Path(tempfile.mkdtemp(prefix="llama_server_"))) / "server.log"
     command = [
         sys.executable,
         "-m",
@@ -155,11 +158,11 @@ SLOW_MACHINE_TIMEOUT = 600.0
 
 
 @pytest.fixture(scope="session")
-def llama_server(gguf_path: Path):
+def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory):
     """A running llama.cpp OpenAI-compatible server for the session."""
     info = _server.get("info")
     if not isinstance(info, LlamaServer) or _server.get("process") is None:
-        info = start_server(gguf_path)
+        info = start_server(gguf_path, tmp_path_factory.mktemp("llama_server"))
         _server["info"] = info
     yield info
     stop_server()
