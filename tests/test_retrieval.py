@@ -120,8 +120,14 @@ def test_filters_are_recognised_in_questions():
             "What did Zitong Yang co-author with Yaodong Yu: one on bias, one on variance?",
             "What did: one on bias, one on variance?",
         ),
-        ("Which papers first-authored by Sam Buchanan study diffusion?", "Which papers study diffusion?"),
-        ("Which papers co-authored by Sam Buchanan study diffusion?", "Which papers study diffusion?"),
+        (
+            "Which papers first-authored by Sam Buchanan study diffusion?",
+            "Which papers study diffusion?",
+        ),
+        (
+            "Which papers co-authored by Sam Buchanan study diffusion?",
+            "Which papers study diffusion?",
+        ),
         ("Sam Buchanan co-authored two papers on diffusion.", "two papers on diffusion."),
     ],
 )
