@@ -20,7 +20,7 @@ import gradio as gr
 from rag.config import Config
 from rag.engine import Engine
 
-from . import auth, chat, eval_tab, library, style
+from . import auth, chat, eval_tab, library, scratch, style
 from . import settings as settings_ui
 
 TITLE = "Paper QA"
@@ -33,7 +33,7 @@ CLOSE_SIDEBAR_ON_PHONES = """() => {
 # Gradio refuses uploads above this many times the per-file limit outright; files
 # between the limit and this cap reach the app and get a per-file message instead.
 HARD_UPLOAD_CAP_FACTOR = 5
-CACHE_SWEEP_S = 86_400  # Gradio's cached uploads and downloads older than a day are deleted
+CACHE_SWEEP_S = scratch.KEEP_S  # Gradio deletes its cached uploads and downloads after this
 
 
 def build_app(engine: Engine, config: Config) -> gr.Blocks:

@@ -8,11 +8,9 @@ to read follow-up questions. The engine itself is shared and only read here.
 from __future__ import annotations
 
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,7 +21,7 @@ from rag.errors import RagError
 from rag.export import answer_to_markdown
 from rag.types import Answer, Paper
 
-from . import cards
+from . import cards, scratch
 from . import settings as settings_ui
 
 # Example questions for an empty chat, each with the paper that answers it; an
@@ -96,9 +94,9 @@ def turn_for(answer: Answer) -> Turn:
 
 
 def export_file(answer: Answer) -> str:
-    """Write the answer's Markdown export to a fresh temporary file; returns its path."""
+    """Write the answer's Markdown export to a fresh scratch folder; returns its path."""
     slug = re.sub(r"[^a-z0-9]+", "-", answer.question.lower()).strip("-")[:48] or "answer"
-    folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+    folder = scratch.new_folder("export-")
     path = folder / f"answer-{slug}.md"
     path.write_text(answer_to_markdown(answer), encoding="utf-8")
     return str(path)

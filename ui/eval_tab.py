@@ -5,7 +5,6 @@ result and the files to download. The scoring is rag.evaluation's; this only sho
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ from rag.config import Config
 from rag.engine import Engine
 from rag.errors import RagError
 
+from . import scratch, uploads
 from . import settings as settings_ui
-from . import uploads
 
 CHART_METRICS = (("hit5", "hit@5"), ("mrr", "MRR"))
 PASS, FAIL = "✓ pass", "✗ fail"  # symbols every common font has (no emoji font needed)
@@ -162,7 +161,7 @@ def make_run(engine: Engine, config: Config):
             if staged.error:
                 raise gr.Error(f"{staged.name}: {staged.error}")
             questions = staged.path
-        out = Path(tempfile.mkdtemp(prefix="rag-eval-"))
+        out = scratch.new_folder("eval-")
 
         def update(done: int, total: int, message: str) -> None:
             progress((done, total), desc=message, unit="questions")
