@@ -179,6 +179,15 @@ def test_claim_citing_two_papers_is_supported_by_the_better_one(embed):
     assert not any(w.startswith("weakly supported") for w in checked.warnings)
 
 
+def test_a_quoted_sentence_on_a_list_line_is_fully_supported(embed):
+    """'- Title: sentence [n]' (one line per paper) asserts the sentence, not the title."""
+    sentence = "We derive a new weight initialization method for IBP training and add batch normalization to each layer."
+    answer = f"- {IBP.title}: {sentence[:-1]} [2].\n- {QVLM.title}: no claim about IBP here [1]."
+    checked = check_citations(answer, hits_of(QVLM, IBP), embed)
+    by_n = {c.n: c for c in checked.citations}
+    assert by_n[2].snippet == sentence and by_n[2].support > 0.99
+
+
 def test_citations_are_the_cited_papers_ordered_by_n(embed):
     hits = hits_of(QVLM, SAFEVLA, IBP)
     answer = "IBP warmup can be much shorter [3]. Q-VLM saves memory [1]. Again [3]."

@@ -289,9 +289,8 @@ def _score_support(
     if not cited:
         return (), []
     numbers = sorted({n for _, ns in cited for n in ns})
-    claim_vectors, paper_rows = _support_rows(
-        numbers, hits, [strip_markers(claim) for claim, _ in cited], embed, sentences
-    )
+    bodies = [_claim_body(claim, [hits[n - 1].paper.title for n in ns]) for claim, ns in cited]
+    claim_vectors, paper_rows = _support_rows(numbers, hits, bodies, embed, sentences)
     best: dict[int, tuple[float, str]] = {}  # n -> (support, snippet)
     warnings = []
     for (claim, ns), vector in zip(cited, claim_vectors, strict=True):
@@ -313,6 +312,20 @@ def _score_support(
         for n in numbers
     )
     return citations, warnings
+
+
+def _claim_body(claim: str, titles: Sequence[str]) -> str:
+    """What a claim asserts: without its markers, a list bullet, or a leading
+    "Title:" naming the paper it cites (one line per paper in list answers).
+
+    >>> _claim_body("- Deep Nets: They overfit [2].", ["Deep Nets"])
+    'They overfit.'
+    """
+    bare = strip_markers(claim).strip().lstrip("-*• ").strip()
+    for title in titles:
+        if bare.lower().startswith(title.lower() + ":"):
+            return bare[len(title) + 1 :].strip()
+    return bare
 
 
 def _quote(sentence: str) -> str:
