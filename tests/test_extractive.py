@@ -100,6 +100,24 @@ def test_lead_paper_is_the_most_relevant_overall_not_by_one_sentence():
     assert lead_paper(scored(6.0, 5.8), [0.40, 0.66]) == 1
 
 
+def test_a_quantity_question_needs_a_figure_of_the_kind_asked_for():
+    speed = "How much does the method speed up inference?"
+    assert unanswerable_reason(speed, hits(QUANT), ["It runs 1.44x faster."]) is None
+    assert unanswerable_reason(speed, hits(QUANT), ["We test 14 models."]) is not None
+    size = "How many parameters does the model have?"
+    assert unanswerable_reason(size, hits(QUANT), ["A model with 13B parameters."]) is None
+    assert unanswerable_reason(size, hits(QUANT), ["It uses 2 layers."]) is not None
+    # Other quantities take any figure.
+    assert unanswerable_reason("How long is the warmup?", hits(QUANT), ["2 epochs."]) is None
+
+
+def test_a_numbered_version_is_part_of_the_name():
+    assert specific_names("How many tokens was GPT-5 trained on?") == ["GPT-5"]
+    assert mentions("We evaluate GPT 5 and GPT-4.", "GPT-5")
+    assert not mentions("We study GPT models such as GPT-2.", "GPT-5")
+    assert unanswerable_reason("What does GPT-5 improve?", hits(SAM), ["GPT-2 improves."])
+
+
 def test_acronyms_match_their_spelled_out_form():
     assert mentions("We study Large Language Models at scale.", "LLM")
     assert mentions("Generative adversarial networks (GANs) ...", "GAN")

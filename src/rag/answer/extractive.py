@@ -54,6 +54,23 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _FIGURE = re.compile(r"(?<![A-Za-z\-])\d")  # a number, not part of a name like GPT-5
+# Quantities whose answer has a recognisable form: a speed-up is a ratio (2.5x, 3 times,
+# 40%), a model or data size is a count with a magnitude (7B, 1.4 trillion). Any other
+# quantity question needs just some figure.
+_FIGURE_KINDS = (
+    (
+        re.compile(r"\bspeed\s*-?\s*ups?\b|\bfaster\b", re.IGNORECASE),
+        re.compile(r"\d(?:[.,]\d+)?\s*(?:x\b|×|times\b|-?fold\b|%)", re.IGNORECASE),
+    ),
+    (
+        re.compile(r"\bhow\s+many\s+(?:parameters|tokens|weights|examples)\b", re.IGNORECASE),
+        re.compile(
+            r"\d(?:[.,]\d+)?\s*(?:[KMBT]\b|thousand|million|billion|trillion)"
+            r"|\b\d{1,3}(?:,\d{3})+\b|\b\d{5,}\b",
+            re.IGNORECASE,
+        ),
+    ),
+)
 _COUNTS = {"both": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _REQUESTED = re.compile(
     r"^\s*(?:which|what)\s+(both|two|three|four|five|six|[2-6])\b"
@@ -78,11 +95,19 @@ def requested_count(question: str) -> int | None:
 def specific_names(question: str) -> list[str]:
     """Names in a question that a paper answering it must mention.
 
+    A numbered version belongs to its name: GPT-5 is not GPT-2.
+
     >>> specific_names("What WER do LLMs reach on LibriSpeech with RL?")
     ['WER', 'LLM', 'LibriSpeech']
+    >>> specific_names("How large is GPT-5 compared with CIFAR-10 models?")
+    ['GPT-5', 'CIFAR-10']
     """
     names = []
     for token in re.findall(r"[A-Za-z0-9][A-Za-z0-9\-]*", question):
+        versioned = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)-(\d+)", token)
+        if versioned and _NAME.match(versioned.group(1)) and token not in names:
+            names.append(token)
+            continue
         for part in token.split("-"):
             if part.endswith("s") and _NAME.match(part[:-1] or "-"):
                 part = part[:-1]  # "LLMs" is named as "LLM"
@@ -101,6 +126,8 @@ def mentions(text: str, name: str) -> bool:
     lowered = text.lower()
     if name.lower() in lowered:
         return True
+    if "-" in name:  # GPT-5 as GPT-5, GPT 5 or GPT5
+        return _squashed(name) in _squashed(text)
     letters = name.lower()
     if not name.isupper() or not 2 <= len(letters) <= 6 or not letters.isalpha():
         return False
@@ -109,6 +136,10 @@ def mentions(text: str, name: str) -> bool:
         "".join(w[0] for w in words[i : i + len(letters)]) == letters
         for i in range(len(words) - len(letters) + 1)
     )
+
+
+def _squashed(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
 def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[str]) -> str | None:
@@ -122,8 +153,10 @@ def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[
     missing = [n for n in specific_names(question) if not mentions(text, n)]
     if missing:
         return f"no retrieved paper mentions {', '.join(missing)}"
-    if _QUANTITY.search(question) and not any(_FIGURE.search(s) for s in sentences):
-        return "the closest passages state no figure"
+    if _QUANTITY.search(question):
+        figure = next((f for asked, f in _FIGURE_KINDS if asked.search(question)), _FIGURE)
+        if not any(figure.search(s) for s in sentences):
+            return "the closest passages state no figure of the kind asked for"
     return None
 
 
