@@ -69,11 +69,12 @@ def test_irrelevant_question_is_refused(answerer):
 
 def test_named_thing_no_paper_mentions_means_refusal():
     assert specific_names("What FID does BigGAN reach on LSUN?") == ["FID", "BigGAN", "LSUN"]
-    assert unanswerable_reason("What accuracy on LSUN?", hits(SAM), ["SAM improves accuracy."])
+    assert unanswerable_reason("What accuracy on LSUN?", hits(SAM), [["SAM improves accuracy."]])
     assert (
-        unanswerable_reason("What does SAM improve?", hits(SAM), ["SAM improves accuracy."]) is None
+        unanswerable_reason("What does SAM improve?", hits(SAM), [["SAM improves accuracy."]])
+        is None
     )
-    assert unanswerable_reason("How much faster is it?", hits(QUANT), ["It is fast."]) is not None
+    assert unanswerable_reason("How much faster is it?", hits(QUANT), [["It is fast."]]) is not None
 
 
 def test_findings_are_preferred_over_opening_background():
@@ -102,20 +103,35 @@ def test_lead_paper_is_the_most_relevant_overall_not_by_one_sentence():
 
 def test_a_quantity_question_needs_a_figure_of_the_kind_asked_for():
     speed = "How much does the method speed up inference?"
-    assert unanswerable_reason(speed, hits(QUANT), ["It runs 1.44x faster."]) is None
-    assert unanswerable_reason(speed, hits(QUANT), ["We test 14 models."]) is not None
+    assert unanswerable_reason(speed, hits(QUANT), [["It runs 1.44x faster."]]) is None
+    assert unanswerable_reason(speed, hits(QUANT), [["We test 14 models."]]) is not None
     size = "How many parameters does the model have?"
-    assert unanswerable_reason(size, hits(QUANT), ["A model with 13B parameters."]) is None
-    assert unanswerable_reason(size, hits(QUANT), ["It uses 2 layers."]) is not None
+    assert unanswerable_reason(size, hits(QUANT), [["A model with 13B parameters."]]) is None
+    assert unanswerable_reason(size, hits(QUANT), [["It uses 2 layers."]]) is not None
     # Other quantities take any figure.
-    assert unanswerable_reason("How long is the warmup?", hits(QUANT), ["2 epochs."]) is None
+    assert unanswerable_reason("How long is the warmup?", hits(QUANT), [["2 epochs."]]) is None
+
+
+def test_the_figure_must_come_from_a_paper_that_names_what_is_asked():
+    card = Paper.create("The GPT-5 System Card", "GPT-5 is a unified system with a router.")
+    other = Paper.create(
+        "Scaling GPT Models", "We train GPT models from 14 million to 2.8 billion parameters."
+    )
+    question = "How many parameters does GPT-5 have?"
+    quoted = [[card.abstract], [other.abstract]]
+    assert unanswerable_reason(question, hits(card, other), quoted) is not None
+    named = Paper.create("GPT-5 at Scale", "GPT-5 has 1.8 trillion parameters.")
+    assert (
+        unanswerable_reason(question, hits(named, other), [[named.abstract], [other.abstract]])
+        is None
+    )
 
 
 def test_a_numbered_version_is_part_of_the_name():
     assert specific_names("How many tokens was GPT-5 trained on?") == ["GPT-5"]
     assert mentions("We evaluate GPT 5 and GPT-4.", "GPT-5")
     assert not mentions("We study GPT models such as GPT-2.", "GPT-5")
-    assert unanswerable_reason("What does GPT-5 improve?", hits(SAM), ["GPT-2 improves."])
+    assert unanswerable_reason("What does GPT-5 improve?", hits(SAM), [["GPT-2 improves."]])
 
 
 def test_acronyms_match_their_spelled_out_form():

@@ -142,20 +142,28 @@ def _squashed(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def unanswerable_reason(question: str, hits: Sequence[Hit], sentences: Sequence[str]) -> str | None:
+def unanswerable_reason(
+    question: str, hits: Sequence[Hit], sentences: Sequence[Sequence[str]]
+) -> str | None:
     """Why no extract can answer, from what the papers it would quote say; None if it can.
 
-    A specific name (a dataset, a model) that none of those papers mentions means
-    they are not about the question, however close the topic; and a question
-    asking for a quantity needs a number in the sentences we would use.
+    `sentences` are the passages the answer would quote, per hit (in the hits' order;
+    it may cover only the first few). A specific name (a dataset, a model) that
+    none of those papers mentions means they are not about the question, however
+    close the topic; and a question asking for a quantity needs a figure of the kind
+    asked for, from a paper that names what the question names (not a neighbour's).
     """
-    text = " ".join(f"{h.paper.title} {h.paper.abstract}" for h in hits)
-    missing = [n for n in specific_names(question) if not mentions(text, n)]
+    names = specific_names(question)
+    texts = [f"{h.paper.title} {h.paper.abstract}" for h in hits]
+    missing = [n for n in names if not mentions(" ".join(texts), n)]
     if missing:
         return f"no retrieved paper mentions {', '.join(missing)}"
     if _QUANTITY.search(question):
         figure = next((f for asked, f in _FIGURE_KINDS if asked.search(question)), _FIGURE)
-        if not any(figure.search(s) for s in sentences):
+        if not any(
+            any(figure.search(s) for s in quoted) and all(mentions(text, n) for n in names)
+            for text, quoted in zip(texts, sentences)
+        ):
             return "the closest passages state no figure of the kind asked for"
     return None
 
@@ -243,7 +251,7 @@ class ExtractiveAnswerer:
             list_question = True
         else:
             keep = _cited_papers(hits, tops, lead, list_question)
-        candidates = [s.sentence for i in keep[:2] for s in ranked[i][:TOP_PAPER_SENTENCES]]
+        candidates = [[s.sentence for s in ranked[i][:TOP_PAPER_SENTENCES]] for i in keep[:2]]
         # The names must be in the papers the answer quotes, not just somewhere in
         # the top k: a LoRA question answered from a paper that never says LoRA
         # is an answer about something else.
