@@ -251,6 +251,10 @@ class ExtractiveAnswerer:
             list_question = True
         else:
             keep = _cited_papers(hits, tops, lead, list_question)
+        if not keep:
+            return refusal(hits)
+        if lead not in keep:  # a list's members are decided by retrieval score
+            lead = keep[0]
         candidates = [[s.sentence for s in ranked[i][:TOP_PAPER_SENTENCES]] for i in keep[:2]]
         # The names must be in the papers the answer quotes, not just somewhere in
         # the top k: a LoRA question answered from a paper that never says LoRA
