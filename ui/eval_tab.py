@@ -164,7 +164,7 @@ def make_run(engine: Engine, config: Config):
         out = scratch.new_folder("eval-")
 
         def update(done: int, total: int, message: str) -> None:
-            progress((done, total), desc=message, unit="questions")
+            progress((done, total), desc=message, unit="steps")  # answers, then ablation retrievals
 
         try:
             options = settings_ui.read(backend, top_k, authors, since, until, categories)
