@@ -162,6 +162,15 @@ def test_list_question_gives_one_line_per_paper(answerer):
     assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
 
 
+def test_a_list_member_that_names_the_topic_is_cited_whatever_its_score(answerer):
+    question = "Which papers study sharpness-aware minimization or post-training quantization?"
+    low = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")]
+    assert "[2]" not in answerer.answer(question, low, list_question=True)
+    named = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "", scores={"topic": 1.0})]
+    text = answerer.answer(question, named, list_question=True)
+    assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
+
+
 def test_a_question_that_says_how_many_papers_gets_that_many(answerer):
     assert requested_count("What two defenses did Hongyang Zhang co-author?") == 2
     assert requested_count("She co-authored three papers here. Which are they?") == 3

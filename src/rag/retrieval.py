@@ -52,6 +52,41 @@ _LIST_QUESTION = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# "Which papers study grokking?", "list papers on model merging": a list question
+# whose subject is a short named topic rather than a description.
+_TOPIC_LIST = re.compile(
+    r"^\s*(?:(?:which|what)\s+|(?:please\s+)?(?:list|show|find|give)\s+(?:me\s+)?)?"
+    r"(?:all\s+)?(?:the\s+)?(?:papers|works|studies|articles)\s+"
+    r"(?:(?:are\s+there|do\s+you\s+have|in\s+the\s+library)\s+)?"
+    r"(?:(?:that|which)\s+)?"
+    r"(?:(?:study|examine|investigate|explore|analy[sz]e|discuss|address|tackle|propose"
+    r"|introduce|use|apply|employ|evaluate|cover|mention|concern)(?:s|es|d|ed)?\s+"
+    r"|(?:deals?|focus(?:es)?|(?:are|is))\s+)?"
+    r"(?:(?:about|on|of|with|regarding|concerning)\s+)?"
+    r"(?P<topic>[^,;:?!.]+?)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_CLAUSE = re.compile(r"\b(?:how|why|what|whether|when|where|which|that|who)\b", re.IGNORECASE)
+TOPIC_MAX_WORDS = 4  # a longer subject is a description, matched by meaning instead
+
+
+def topic_phrase(question: str) -> str | None:
+    """The named topic of a "which papers study X?" question, or None.
+
+    >>> topic_phrase("Which papers study grokking?"), topic_phrase("Papers on model merging")
+    ('grokking', 'model merging')
+    >>> topic_phrase("Which papers are about loss of plasticity?")
+    'loss of plasticity'
+    >>> topic_phrase("Which papers explain why accuracy jumps long after the fit?") is None
+    True
+    """
+    match = _TOPIC_LIST.match(question)
+    if not match:
+        return None
+    topic = match.group("topic").strip()
+    if _CLAUSE.search(topic) or len(topic.split()) > TOPIC_MAX_WORDS:
+        return None
+    return topic
 
 
 def is_list_question(question: str) -> bool:
@@ -253,7 +288,10 @@ class Retriever:
             else:
                 candidates = self.rerank(query, vector, pooled)
             score_key = "rerank"
-        keep = self._cut(candidates, score_key, k, list_question)
+        named = (
+            self._naming(query, candidates) if list_question and score_key == "rerank" else set()
+        )
+        keep = self._cut(candidates, score_key, k, list_question, named)
         return [self._hit(c, c.scores[score_key]) for c in keep]
 
     def _candidates(self, pool: _Pool) -> list[Candidate]:
@@ -298,14 +336,51 @@ class Retriever:
         moved = vector + FEEDBACK_WEIGHT * np.mean(picked, axis=0)
         return moved / np.linalg.norm(moved)
 
+    def _naming(self, query: str, candidates: list[Candidate]) -> set[str]:
+        """Candidates whose title or abstract names the question's topic as a phrase.
+
+        For "which papers study grokking?" a paper that says "grokking" is a member
+        whatever its score: MiniLM scores the library's five grokking papers 0.56-0.74,
+        and a list answer cut relative to the best one cited two. The phrase is matched
+        on the keyword index's stemmed terms, in order ("losing plasticity" is not
+        "loss of plasticity"); a paper that words it otherwise is left to its score.
+        """
+        topic = topic_phrase(query)
+        phrase = self.keyword.terms(topic) if topic else []
+        if not phrase:
+            return set()
+        texts = [
+            f"{self.catalog[c.paper_id].title}. {self.catalog[c.paper_id].abstract}"
+            for c in candidates
+        ]
+        named = set()
+        needle = f" {' '.join(phrase)} "
+        for c, terms in zip(candidates, self.keyword.terms_of(texts), strict=True):
+            if needle in f" {' '.join(terms)} ":
+                c.scores["topic"] = 1.0
+                named.add(c.paper_id)
+        return named
+
     def _cut(
-        self, candidates: list[Candidate], key: str, k: int, list_question: bool
+        self,
+        candidates: list[Candidate],
+        key: str,
+        k: int,
+        list_question: bool,
+        named: set[str] = frozenset(),
     ) -> list[Candidate]:
+        """The top k; for a list question every paper near the best one or naming
+        its topic (at most LIST_MAX), in score order, at least k."""
         if not list_question or key != "rerank" or not candidates:
             return candidates[:k]
         best = candidates[0].scores[key]
-        keep = [c for c in candidates if c.scores[key] >= best * LIST_RELATIVE_CUT]
-        return candidates[: max(k, min(len(keep), LIST_MAX))]
+        members = [
+            c
+            for c in candidates
+            if c.scores[key] >= best * LIST_RELATIVE_CUT or c.paper_id in named
+        ][:LIST_MAX]
+        rest = [c for c in candidates if c not in members][: max(0, k - len(members))]
+        return sorted(members + rest, key=lambda c: -c.scores[key])
 
     def _hit(self, c: Candidate, score: float) -> Hit:
         paper = self.catalog[c.paper_id]

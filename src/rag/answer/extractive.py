@@ -292,8 +292,12 @@ def _cited_papers(
     """Indexes of the hits the answer draws on: the lead paper, and those close to it."""
     top_score = max(h.score for h in hits)
     if list_question:
+        # A paper that names the question's topic (retrieval marks it) is a member
+        # whatever its score.
         return [
-            i for i, h in enumerate(hits) if h.score >= top_score * LIST_SCORE_SHARE and tops[i] > 0
+            i
+            for i, h in enumerate(hits)
+            if (h.score >= top_score * LIST_SCORE_SHARE or h.scores.get("topic")) and tops[i] > 0
         ]
     keep = [best]
     for i, hit in enumerate(hits):
