@@ -19,6 +19,7 @@ from rag.answer.extractive import (
 )
 from rag.answer.followup import Turn
 from rag.answer.prompts import CANNOT_ANSWER
+from rag.glossary import Glossary
 from rag.sentences import split_sentences
 from rag.types import Hit, Paper
 
@@ -150,6 +151,22 @@ def test_a_name_only_an_unquoted_paper_mentions_means_refusal(answerer):
     assert not answerer.answer(
         "How does sharpness-aware minimization change training?", hits(SAM, QUANT)
     ).startswith(CANNOT_ANSWER)
+
+
+def test_a_name_the_library_abbreviates_counts_when_spelled_out():
+    """'RLHF' in a question is a name the quoted paper must mention; spelled out,
+    it is one too, because the library defines it. Either form satisfies it."""
+    glossary = Glossary(["Reinforcement learning from human feedback (RLHF) aligns models."])
+    rlhf = Paper.create("Aligned chat models", "We fine-tune a chat model with RLHF.")
+    sam = [["SAM improves accuracy."]]
+    spelled = "How does reinforcement learning from human feedback change SAM?"
+    assert unanswerable_reason(spelled, hits(SAM), sam) is None  # no glossary: not a name
+    assert unanswerable_reason(spelled, hits(SAM), sam, glossary)  # SAM never says RLHF
+    assert unanswerable_reason("How does RLHF change SAM?", hits(SAM), sam, glossary)
+    quoted = [["We fine-tune a chat model with RLHF."], *sam]
+    assert unanswerable_reason(spelled, hits(rlhf, SAM), quoted, glossary) is None
+    spelled_paper = Paper.create("Tuning", "Reinforcement learning from human feedback helps SAM.")
+    assert unanswerable_reason("Does RLHF help SAM?", hits(spelled_paper), sam, glossary) is None
 
 
 def test_list_question_gives_one_line_per_paper(answerer):

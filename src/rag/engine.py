@@ -27,6 +27,7 @@ from .authors import AuthorIndex
 from .config import Config
 from .embedding import Embedder, shared_embedder
 from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreError
+from .glossary import Glossary
 from .retrieval import Retriever, is_list_question
 from .store import Store, remove_store_files
 from .types import Answer, Filters, Hit, Paper
@@ -55,6 +56,7 @@ class Snapshot:
     authors: AuthorIndex
     categories: frozenset[str]
     retriever: Retriever | None  # None while the store is empty
+    glossary: Glossary = field(default_factory=Glossary)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Engine:
             authors=AuthorIndex({pid: p.authors for pid, p in catalog.items()}),
             categories=frozenset(p.category for p in catalog.values() if p.category),
             retriever=retriever,
+            glossary=Glossary(f"{p.title}. {p.abstract}" for p in catalog.values()),
         )
 
     def _refresh(self) -> None:
@@ -327,7 +330,10 @@ class Engine:
 
     def _answerer(self, chat_model):
         if chat_model is None:
-            return ExtractiveAnswerer(self.embedder.embed_one, self._sentences()), "extractive"
+            answerer = ExtractiveAnswerer(
+                self.embedder.embed_one, self._sentences(), glossary=self.snapshot.glossary
+            )
+            return answerer, "extractive"
         from .answer.generative import GenerativeAnswerer
 
         return GenerativeAnswerer(chat_model), chat_model.name

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..glossary import Glossary
 from ..types import Hit
 from .citations import SentenceLookup
 from .prompts import CANNOT_ANSWER
@@ -143,7 +144,10 @@ def _squashed(text: str) -> str:
 
 
 def unanswerable_reason(
-    question: str, hits: Sequence[Hit], sentences: Sequence[Sequence[str]]
+    question: str,
+    hits: Sequence[Hit],
+    sentences: Sequence[Sequence[str]],
+    glossary: Glossary | None = None,
 ) -> str | None:
     """Why no extract can answer, from what the papers it would quote say; None if it can.
 
@@ -152,16 +156,24 @@ def unanswerable_reason(
     none of those papers mentions means they are not about the question, however
     close the topic; and a question asking for a quantity needs a figure of the kind
     asked for, from a paper that names what the question names (not a neighbour's).
+    A name the library abbreviates counts spelled out too: "reinforcement learning
+    from human feedback" is held to the same test as "RLHF", as either form.
     """
+    glossary = glossary or Glossary()
     names = specific_names(question)
+    names += [n for n in glossary.spelled_out_in(question) if n not in names]
     texts = [f"{h.paper.title} {h.paper.abstract}" for h in hits]
-    missing = [n for n in names if not mentions(" ".join(texts), n)]
+
+    def named(text: str, name: str) -> bool:
+        return mentions(text, name) or glossary.spells(name, text)
+
+    missing = [n for n in names if not named(" ".join(texts), n)]
     if missing:
         return f"no retrieved paper mentions {', '.join(missing)}"
     if _QUANTITY.search(question):
         figure = next((f for asked, f in _FIGURE_KINDS if asked.search(question)), _FIGURE)
         if not any(
-            any(figure.search(s) for s in quoted) and all(mentions(text, n) for n in names)
+            any(figure.search(s) for s in quoted) and all(named(text, n) for n in names)
             for text, quoted in zip(texts, sentences)
         ):
             return "the closest passages state no figure of the kind asked for"
@@ -210,10 +222,12 @@ class ExtractiveAnswerer:
         embed_one: Callable[[str], np.ndarray],
         sentences: SentenceLookup,
         refuse_below: float = REFUSE_BELOW,
+        glossary: Glossary | None = None,
     ) -> None:
         self._embed_one = embed_one
         self._sentences = sentences
         self.refuse_below = refuse_below
+        self._glossary = glossary or Glossary()
 
     def stream(
         self, question: str, hits: Sequence[Hit], list_question: bool = False
@@ -259,7 +273,7 @@ class ExtractiveAnswerer:
         # The names must be in the papers the answer quotes, not just somewhere in
         # the top k: a LoRA question answered from a paper that never says LoRA
         # is an answer about something else.
-        if unanswerable_reason(question, [hits[i] for i in keep], candidates):
+        if unanswerable_reason(question, [hits[i] for i in keep], candidates, self._glossary):
             return refusal(hits)
         if list_question and len(keep) > 1:
             return _list_answer(hits, ranked, keep)
