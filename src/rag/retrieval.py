@@ -288,10 +288,7 @@ class Retriever:
             else:
                 candidates = self.rerank(query, vector, pooled)
             score_key = "rerank"
-        named = (
-            self._naming(query, candidates) if list_question and score_key == "rerank" else set()
-        )
-        keep = self._cut(candidates, score_key, k, list_question, named)
+        keep = self._cut(query, candidates, score_key, k, list_question)
         return [self._hit(c, c.scores[score_key]) for c in keep]
 
     def _candidates(self, pool: _Pool) -> list[Candidate]:
@@ -362,24 +359,21 @@ class Retriever:
         return named
 
     def _cut(
-        self,
-        candidates: list[Candidate],
-        key: str,
-        k: int,
-        list_question: bool,
-        named: set[str] = frozenset(),
+        self, query: str, candidates: list[Candidate], key: str, k: int, list_question: bool
     ) -> list[Candidate]:
         """The top k; for a list question every paper near the best one or naming
         its topic (at most LIST_MAX), in score order, at least k."""
         if not list_question or key != "rerank" or not candidates:
             return candidates[:k]
         best = candidates[0].scores[key]
+        named = self._naming(query, candidates)
         members = [
             c
             for c in candidates
             if c.scores[key] >= best * LIST_RELATIVE_CUT or c.paper_id in named
         ][:LIST_MAX]
-        rest = [c for c in candidates if c not in members][: max(0, k - len(members))]
+        kept = {c.paper_id for c in members}
+        rest = [c for c in candidates if c.paper_id not in kept][: max(0, k - len(members))]
         return sorted(members + rest, key=lambda c: -c.scores[key])
 
     def _hit(self, c: Candidate, score: float) -> Hit:
