@@ -117,7 +117,7 @@ class Engine:
             authors=AuthorIndex({pid: p.authors for pid, p in catalog.items()}),
             categories=frozenset(p.category for p in catalog.values() if p.category),
             retriever=retriever,
-            glossary=Glossary(f"{p.title}. {p.abstract}" for p in catalog.values()),
+            glossary=Glossary(p.text for p in catalog.values()),
         )
 
     def _refresh(self) -> None:

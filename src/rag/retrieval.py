@@ -202,7 +202,7 @@ class Retriever:
         ids = list(self.catalog)
         for start in range(0, len(ids), TERMS_BATCH):
             batch = ids[start : start + TERMS_BATCH]
-            texts = [f"{self.catalog[p].title} {self.catalog[p].abstract}" for p in batch]
+            texts = [self.catalog[p].text for p in batch]
             for paper_id, tokens in zip(batch, self.keyword.terms_of(texts), strict=True):
                 terms = set(tokens)
                 self._doc_terms[paper_id] = terms
@@ -346,10 +346,7 @@ class Retriever:
         phrase = self.keyword.terms(topic) if topic else []
         if not phrase:
             return set()
-        texts = [
-            f"{self.catalog[c.paper_id].title}. {self.catalog[c.paper_id].abstract}"
-            for c in candidates
-        ]
+        texts = [self.catalog[c.paper_id].text for c in candidates]
         named = set()
         needle = f" {' '.join(phrase)} "
         for c, terms in zip(candidates, self.keyword.terms_of(texts), strict=True):
@@ -428,10 +425,7 @@ class Retriever:
             from sentence_transformers import CrossEncoder
 
             self._cross_encoder = CrossEncoder(self._cross_encoder_name, device="cpu")
-        pairs = [
-            (query, f"{self.catalog[c.paper_id].title}. {self.catalog[c.paper_id].abstract}")
-            for c in candidates
-        ]
+        pairs = [(query, self.catalog[c.paper_id].text) for c in candidates]
         scores = self._cross_encoder.predict(pairs)
         for c, s in zip(candidates, scores):
             c.scores["rerank"] = 1.0 / (1.0 + math.exp(-float(s)))

@@ -66,6 +66,11 @@ class Paper:
         return cls(paper_id=paper_id_for(title), title=title, abstract=abstract, **fields)
 
     @property
+    def text(self) -> str:
+        """Title and abstract as one text, for matching words and names in the paper."""
+        return f"{self.title}. {self.abstract}"
+
+    @property
     def link(self) -> str | None:
         """Where a reader can open the paper, if known."""
         if self.url:

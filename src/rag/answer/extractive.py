@@ -162,7 +162,7 @@ def unanswerable_reason(
     glossary = glossary or Glossary()
     names = specific_names(question)
     names += [n for n in glossary.spelled_out_in(question) if n not in names]
-    texts = [f"{h.paper.title} {h.paper.abstract}" for h in hits]
+    texts = [h.paper.text for h in hits]
 
     def named(text: str, name: str) -> bool:
         return mentions(text, name) or glossary.spells(name, text)
