@@ -56,7 +56,7 @@ class Snapshot:
     authors: AuthorIndex
     categories: frozenset[str]
     retriever: Retriever | None  # None while the store is empty
-    glossary: Glossary = field(default_factory=Glossary)
+    glossary: Glossary  # abbreviations the library defines (RLHF), for the name check
 
 
 @dataclass(frozen=True)
