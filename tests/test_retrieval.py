@@ -272,3 +272,36 @@ def test_expansion_terms_count_toward_keyword_coverage(engine):
     plain, expanded = keyword_scores(()), keyword_scores((term,))
     assert expanded[says] > plain[says]
     assert expanded[other] < plain[other] or plain[other] == 0
+
+
+def test_a_list_question_ranks_the_lead_papers_namesakes_up(engine):
+    """Siblings of the lead paper share its title's words ("neural collapse") even
+    when the question paraphrases them; the lead's own title is no evidence, so
+    it scores as its best sibling does rather than a perfect match."""
+    from rag.retrieval import Candidate
+
+    retriever = engine.snapshot.retriever
+    question = (
+        "Which papers study how last-layer features gather at their class means late in training?"
+    )
+    collapse = [p for p in engine.snapshot.catalog.values() if "neural collapse" in p.title.lower()]
+    assert len(collapse) >= 2
+    lead, sibling = collapse[0].paper_id, collapse[1].paper_id
+    other = next(
+        p.paper_id for p in engine.snapshot.catalog.values() if "collapse" not in p.text.lower()
+    )
+
+    def scores(with_lead):
+        candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (lead, sibling, other)]
+        title = retriever._title_terms(lead, question) if with_lead else ()
+        ranked = retriever.rerank(question, None, candidates, lead=(lead, title))
+        return {c.paper_id: c.scores for c in ranked}
+
+    plain, led = scores(False), scores(True)
+    assert "sibling" not in plain[sibling]
+    assert led[sibling]["sibling"] > led[other]["sibling"]
+    assert (
+        led[sibling]["rerank"] - led[other]["rerank"]
+        > plain[sibling]["rerank"] - plain[other]["rerank"]
+    )
+    assert led[lead]["sibling"] == max(led[sibling]["sibling"], led[other]["sibling"]) < 1.0
