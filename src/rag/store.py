@@ -48,6 +48,7 @@ _PLACEHOLDER = [0.0]  # the vector of rows that are looked up by id, never searc
 _OPTIONAL = ("category", "date", "url", "doi", "arxiv_id", "venue", "year")
 _KEY_KINDS = ("doi", "arxiv")  # identity keys stored as metadata key_doi, key_arxiv
 _REBUILD = "rebuild it with `rag ingest --rebuild`"
+_INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store opens
 _SELF_DISTANCE = 1e-3  # cosine distance of a stored vector to itself, float error included
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -250,24 +251,31 @@ class Store:
             raise StoreError(f"cannot empty the store at {self.location}: {_REBUILD}")
 
     def check_index(self) -> None:
-        """StoreError if the vector index cannot find a stored chunk by its own vector.
+        """StoreError if the vector index cannot find stored chunks by their own vectors.
 
         A truncated or overwritten HNSW file is not always an error in Chroma: queries
-        can silently return wrong neighbours. One lookup of the newest chunk catches it.
+        can silently return wrong neighbours. Which rows a damaged file still serves
+        depends on where Chroma put them (rows written after its last index flush are
+        replayed from its log on open), so a lookup of the newest row alone once passed
+        on a truncated index in the corruption test. _INDEX_PROBES rows spread over the
+        collection, oldest to newest, are looked up in one batched query.
         """
         self._ready()
         n = self.count_chunks()
         if not n:
             return
-        row = self._call(self._chunks.get, limit=1, offset=n - 1, include=["embeddings"])
-        found = self._call(
-            self._chunks.query,
-            query_embeddings=[row["embeddings"][0]],
-            n_results=1,
-            include=["distances"],
+        offsets = sorted(
+            {round(i * (n - 1) / max(_INDEX_PROBES - 1, 1)) for i in range(_INDEX_PROBES)}
         )
-        distances = found["distances"][0] if found.get("distances") else []
-        if not distances or distances[0] > _SELF_DISTANCE:
+        vectors = [
+            self._call(self._chunks.get, limit=1, offset=o, include=["embeddings"])["embeddings"][0]
+            for o in offsets
+        ]
+        found = self._call(
+            self._chunks.query, query_embeddings=vectors, n_results=1, include=["distances"]
+        )
+        nearest = [d[0] if d else None for d in found.get("distances") or []]
+        if len(nearest) != len(vectors) or any(d is None or d > _SELF_DISTANCE for d in nearest):
             raise StoreError(
                 f"the vector index of the store at {self.location} is damaged: {_REBUILD}"
             )
