@@ -205,6 +205,21 @@ def test_refusal_is_recognised_and_costs_no_embedding(embed):
     assert not not_refused.refused
 
 
+def test_a_refusal_naming_the_closest_papers_gets_no_warning_but_its_citations_are_checked(
+    embed,
+):
+    from rag.answer.extractive import refusal
+
+    hits = hits_of(QVLM, SAFEVLA)
+    extractive = check_citations(refusal(hits), hits, embed)
+    assert "The closest papers are" in extractive.text
+    assert extractive.refused and extractive.warnings == () and extractive.citations == ()
+
+    llm = f"{CANNOT_ANSWER} The library has nothing on this. Q-VLM saves memory [3]."
+    checked = check_citations(llm, hits, embed)
+    assert checked.refused and checked.warnings == ("removed citation [3]: no such source",)
+
+
 def test_injected_reply_is_flagged_as_uncited(embed):
     checked = check_citations("PWNED", hits_of(QVLM, SAFEVLA), embed)
     assert checked.warnings == ("uncited claim: 'PWNED'",)

@@ -188,6 +188,31 @@ def test_a_list_member_that_names_the_topic_is_cited_whatever_its_score(answerer
     assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
 
 
+def test_a_paper_naming_the_topic_answers_a_list_question_below_the_threshold(
+    answerer, monkeypatch
+):
+    # A short topic ("diffusion") can be far from every sentence's vector; a threshold
+    # above this question's best sentence stands in for that.
+    question = "papers on post-training quantization"
+    plain = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.9, "")]
+    best = max(s.score for r in answerer.best_sentences(question, plain) for s in r)
+    monkeypatch.setattr(answerer, "refuse_below", best + 0.05)
+    assert answerer.answer(question, plain, list_question=True).startswith(CANNOT_ANSWER)
+    named = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.9, "", scores={"topic": 1.0})]
+    text = answerer.answer(question, named, list_question=True)
+    assert "[2]" in text and "[1]" not in text, text
+
+
+def test_a_listing_gives_every_paper_with_the_sentence_closest_to_its_title(answerer):
+    text = answerer.listing([Hit(QUANT, 1.0, ""), Hit(SAM, 1.0, "")])
+    lines = text.splitlines()
+    assert lines[0].startswith("- Q-VLM: Post-training Quantization") and lines[0].endswith("[1].")
+    assert "We propose a post-training quantization framework" in lines[0]
+    assert lines[1].startswith("- Sharpness-Aware Minimization for Efficiently Improving "
+                               "Generalization (2020): We propose Sharpness-Aware")  # fmt: skip
+    assert lines[1].endswith("[2].")
+
+
 def test_a_question_that_says_how_many_papers_gets_that_many(answerer):
     assert requested_count("What two defenses did Hongyang Zhang co-author?") == 2
     assert requested_count("She co-authored three papers here. Which are they?") == 3
@@ -196,6 +221,36 @@ def test_a_question_that_says_how_many_papers_gets_that_many(answerer):
     question = "What two papers propose sharpness-aware minimization or post-training quantization?"
     text = answerer.answer(question, [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")], list_question=True)
     assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
+
+
+def test_papers_by_an_author_lists_all_of_them_newest_first(engine):
+    answer = engine.ask("papers by Sam Buchanan")
+    mine = sorted(
+        (p for p in engine.papers() if "Sam Buchanan" in p.authors),
+        key=lambda p: (-(p.year or 0), p.title.lower()),
+    )
+    assert len(mine) >= 2 and not answer.refused
+    assert [h.paper.paper_id for h in answer.hits] == [p.paper_id for p in mine]
+    assert [c.n for c in answer.citations] == list(range(1, len(mine) + 1))
+    assert not [w for w in answer.warnings if w.startswith("uncited")], answer.warnings
+
+
+def test_papers_by_an_author_on_a_topic_cite_the_ones_naming_it(engine):
+    answer = engine.ask("Which papers did Sam Buchanan write on diffusion?")
+    cited = [c.paper.title for c in answer.citations]
+    assert cited and all("Sam Buchanan" in c.paper.authors for c in answer.citations)
+    assert all("diffusion" in c.paper.text.lower() for c in answer.citations), cited
+
+
+def test_a_listing_of_many_papers_stops_at_its_limit_and_says_so(engine, monkeypatch):
+    import rag.engine
+
+    monkeypatch.setattr(rag.engine, "LISTING_MAX", 10)  # the library has ~35 per author
+    retrieval = engine.retrieve("papers by Yaodong Yu")
+    assert retrieval.listing and len(retrieval.hits) == 10
+    years = [h.paper.year or 0 for h in retrieval.hits]
+    assert years == sorted(years, reverse=True)
+    assert any("listing the 10 newest of" in n for n in retrieval.notes), retrieval.notes
 
 
 def test_answer_stays_within_budget(engine):

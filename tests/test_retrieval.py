@@ -3,6 +3,12 @@ real bundled library (real Chroma, real MiniLM)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from rag.authors import AuthorIndex, NameKey, fold
@@ -11,6 +17,8 @@ from rag.filters import combine, from_question, parse_years, to_where
 from rag.retrieval import coverage, group_by_paper, is_list_question, rrf, topic_phrase
 from rag.sentences import split_sentences
 from rag.types import Filters, normalise_title
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- pure pieces
 
@@ -147,6 +155,11 @@ def test_filters_are_recognised_in_questions():
             "Which papers study diffusion?",
         ),
         ("Sam Buchanan co-authored two papers on diffusion.", "two papers on diffusion."),
+        ("Which papers by Sam Buchanan study diffusion?", "Which papers study diffusion?"),
+        ("papers by Sam Buchanan on diffusion", "papers on diffusion"),
+        ("Which papers did Sam Buchanan write on diffusion?", "Which papers on diffusion?"),
+        ("What has Sam Buchanan published about diffusion?", "What about diffusion?"),
+        ("papers by Sam Buchanan", "papers"),
     ],
 )
 def test_authorship_words_leave_with_the_names(question, topic):
@@ -160,6 +173,8 @@ def test_authorship_words_leave_with_the_names(question, topic):
         ("pruning papers before 2022", None, 2021),
         ("pruning papers after 2022", 2023, None),
         ("pruning papers in 2020", 2020, 2020),
+        ("pruning papers from 2020", 2020, 2020),
+        ("pruning papers from 2020 onwards", 2020, None),
         ("pruning with 2048 tokens", None, None),
     ],
 )
@@ -305,3 +320,55 @@ def test_a_list_question_ranks_the_lead_papers_namesakes_up(engine):
         > plain[sibling]["rerank"] - plain[other]["rerank"]
     )
     assert led[lead]["sibling"] == max(led[sibling]["sibling"], led[other]["sibling"]) < 1.0
+
+
+def test_dense_search_finds_the_exact_nearest_chunks(engine):
+    """Chroma's HNSW index is approximate: with its default breadth (100) one of the 40
+    nearest chunks was missing for 7% of these questions, a different one after each
+    restart. Every question of both eval files, against exact search."""
+    import json
+
+    from rag.retrieval import CANDIDATES
+
+    store = engine.store
+    rows = store._chunks.get(include=["embeddings"])
+    ids, matrix = rows["ids"], np.asarray(rows["embeddings"], dtype=np.float32)
+    questions = [
+        json.loads(line)["question"]
+        for name in ("questions.jsonl", "holdout.jsonl")
+        for line in (ROOT / "eval" / name).read_text().splitlines()
+        if line.strip()
+    ]
+    for question, vector in zip(questions, engine.embedder.embed(questions), strict=True):
+        exact = {ids[i] for i in np.argsort(-(matrix @ vector))[:CANDIDATES]}
+        found = {h.chunk_id for h in store.query(vector, CANDIDATES, None)}
+        assert found == exact, question
+
+
+RETRIEVE_ALL = """
+import json, sys
+from pathlib import Path
+from rag.config import Config
+from rag.engine import Engine
+engine = Engine(Config.from_env({}, store=Path(sys.argv[1])))
+for name in ("questions.jsonl", "holdout.jsonl"):
+    for line in (Path("eval") / name).read_text().splitlines():
+        hits = engine.retrieve(json.loads(line)["question"]).hits
+        print(" ".join(h.paper.paper_id for h in hits))
+"""
+
+
+def test_the_same_questions_get_the_same_papers_in_every_process(library_store):
+    """Rare expansion terms tie on IDF, and a set's order changes with string hashing
+    from one process to the next: 33 of these questions got other expansion terms and
+    two other papers with another PYTHONHASHSEED. (Chroma's narrow default HNSW search
+    varied too: see test_dense_search_finds_the_exact_nearest_chunks.)"""
+    runs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", RETRIEVE_ALL, str(library_store)],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=True,
+        )  # fmt: skip
+        runs.append(done.stdout.splitlines())
+    assert len(runs[0]) > 100 and runs[0] == runs[1]

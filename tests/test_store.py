@@ -137,3 +137,34 @@ def test_a_store_built_with_another_model_fails_on_use_but_can_be_rebuilt(tmp_pa
         other.papers()
     other.reset()
     assert other.papers() == {} and other.files() == {}
+
+
+def test_chunks_are_searched_by_cosine_with_the_wide_search(store, paper):
+    from rag.store import EF_SEARCH
+
+    store.add([prepared(paper)], vectors(1), vectors(3))
+    hnsw = store._chunks.configuration["hnsw"]
+    assert hnsw["space"] == "cosine" and hnsw["ef_search"] == EF_SEARCH
+    (hit,) = store.query(vectors(1)[0] * 3.0, 1, None)  # cosine: the length does not count
+    assert hit.similarity == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_store_made_with_chromas_narrow_search_is_widened_on_open(tmp_path, paper):
+    import chromadb
+    from chromadb.config import Settings
+
+    from rag.store import EF_SEARCH, SCHEMA_VERSION
+
+    path = tmp_path / "old"
+    client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
+    meta = {"rag_schema": SCHEMA_VERSION, "rag_embed_model": MODEL, "rag_dim": DIM}
+    client.create_collection("papers", metadata={**meta, "hnsw:space": "cosine"})  # as before
+    del client
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+    old = Store(path, MODEL, DIM)
+    old.add([prepared(paper)], vectors(1), vectors(3))
+    assert old._chunks.configuration["hnsw"]["ef_search"] == EF_SEARCH
+    assert old._chunks.configuration["hnsw"]["space"] == "cosine"
+    assert [h.paper_id for h in old.query(vectors(1)[0], 1, None)] == [paper.paper_id]

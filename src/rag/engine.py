@@ -38,8 +38,9 @@ _WORD = re.compile(r"[^\W_]+")
 Event = str | Answer  # ask_stream yields text pieces, then the final Answer
 
 
-def _only_stop_words(question: str) -> bool:
-    """Whether every word is one the keyword index drops (BM25's English stop words).
+def _only_stop_words(question: str, also: frozenset[str] = frozenset()) -> bool:
+    """Whether every word is one the keyword index drops (BM25's English stop words),
+    or one of `also`.
 
     >>> _only_stop_words("the of and?"), _only_stop_words("what is IBP?")
     (True, False)
@@ -47,7 +48,29 @@ def _only_stop_words(question: str) -> bool:
     from bm25s.stopwords import STOPWORDS_EN
 
     words = _WORD.findall(question.lower())
-    return bool(words) and all(word in STOPWORDS_EN for word in words)
+    return bool(words) and all(word in STOPWORDS_EN or word in also for word in words)
+
+
+# Words that ask for papers without saying what about: with the filters taken out,
+# "list all papers by X" and "what has X published?" leave only these.
+_REQUEST_WORDS = frozenset(
+    "paper papers work works article articles publication publications study studies "
+    "list show find give tell me us you please can could would library all any every "
+    "what which who whose has have had did does do wrote written published publish write "
+    "authored".split()
+)
+LISTING_MAX = 50  # most papers a filter-only question lists, newest first
+
+
+def is_listing(topic: str) -> bool:
+    """Whether the question, once its filters are taken out, asks for no topic.
+
+    >>> [is_listing(t) for t in ("", "papers", "Which papers?", "What did write?")]
+    [True, True, True, True]
+    >>> is_listing("papers on diffusion"), is_listing("What is grokking?")
+    (False, False)
+    """
+    return not _HAS_WORD.search(topic) or _only_stop_words(topic, _REQUEST_WORDS)
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,7 @@ class Retrieval:
     list_question: bool
     latency_s: float
     notes: list[str] = field(default_factory=list)
+    listing: bool = False  # the filters are the whole question: every paper they allow
 
 
 class Engine:
@@ -204,12 +228,14 @@ class Engine:
         allowed, notes = self._allowed(active, snap)
         if prefer:
             allowed = set(prefer) if allowed is None else (allowed & set(prefer)) or allowed
+        if allowed is not None and is_listing(topic):
+            hits, more = self._listing(allowed, snap)
+            elapsed = time.perf_counter() - started
+            return Retrieval(hits, question, active, True, elapsed, notes + more, listing=True)
         query = topic if _HAS_WORD.search(topic) and len(topic.split()) >= 2 else question
-        list_q = is_list_question(question)
+        list_q = is_list_question(question) or is_list_question(topic)
         where = filtering.to_where(active, set(prefer) & allowed if prefer and allowed else allowed)
         k = top_k or self.config.top_k
-        if allowed is not None and not _HAS_WORD.search(topic):
-            k = max(k, len(allowed))  # "papers by X": the filter is the whole question
         hits = snap.retriever.search(
             query,
             mode=mode or self.config.retriever,
@@ -219,6 +245,22 @@ class Engine:
             list_question=list_q,
         )
         return Retrieval(hits, query, active, list_q, time.perf_counter() - started, notes)
+
+    @staticmethod
+    def _listing(allowed: set[str], snap: Snapshot) -> tuple[list[Hit], list[str]]:
+        """ "Papers by X", "papers from 2024": the papers the filters allow, newest first
+        (then by title), as hits of equal score; at most LISTING_MAX, with a note."""
+        papers = sorted(
+            (snap.catalog[pid] for pid in allowed if pid in snap.catalog),
+            key=lambda p: (-(p.year or 0), p.title.lower()),
+        )
+        shown = papers[:LISTING_MAX]
+        hits = [Hit(paper=p, score=1.0, text=p.text, scores={"listed": 1.0}) for p in shown]
+        if len(papers) <= LISTING_MAX:
+            return hits, []
+        return hits, [
+            f"listing the {LISTING_MAX} newest of {len(papers)} papers: narrow the filters"
+        ]
 
     def _allowed(self, active: Filters, snap: Snapshot) -> tuple[set[str] | None, list[str]]:
         """Paper ids the filters allow (None = no filter); raises when none match."""
@@ -236,7 +278,8 @@ class Engine:
                 f"no paper in the library matches the filters ({active.describe()}): "
                 "widen or remove them"
             )
-        return allowed, [f"filtered by {active.describe()} ({len(allowed)} papers)"]
+        n = len(allowed)
+        return allowed, [f"filtered by {active.describe()} ({n} paper{'s' if n != 1 else ''})"]
 
     def validate_question(self, question: str) -> str:
         question = " ".join((question or "").split())
@@ -343,5 +386,7 @@ class Engine:
         if isinstance(answerer, ExtractiveAnswerer):
             # Score sentences against the topic: author names and years were
             # applied as filters and appear in no sentence.
-            return answerer.stream(retrieval.query, retrieval.hits, retrieval.list_question)
+            return answerer.stream(
+                retrieval.query, retrieval.hits, retrieval.list_question, retrieval.listing
+            )
         return answerer.stream(question, retrieval.hits)

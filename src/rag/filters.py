@@ -19,21 +19,26 @@ _YEAR = r"((?:19[89]|20[0-4])\d)"
 _YEAR_PATTERNS: list[tuple[str, str]] = [
     (rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|-|–)\s+{_YEAR}\b", "range"),
     (rf"\b{_YEAR}\s*(?:-|–|to)\s*{_YEAR}\b", "range"),
-    (rf"\b(?:since|from|starting(?:\s+in)?|as\s+of)\s+{_YEAR}(?:\s+on(?:wards?)?)?\b", "since"),
+    (rf"\b(?:since|starting(?:\s+in)?|as\s+of)\s+{_YEAR}(?:\s+on(?:wards?)?)?\b", "since"),
+    (rf"\bfrom\s+{_YEAR}\s+on(?:wards?)?\b", "since"),
     (rf"\b(?:in\s+or\s+after|no\s+earlier\s+than)\s+{_YEAR}\b", "since"),
     (rf"\bafter\s+{_YEAR}\b", "after"),
     (rf"\b(?:until|through|up\s+to|no\s+later\s+than|in\s+or\s+before)\s+{_YEAR}\b", "until"),
     (rf"\bbefore\s+{_YEAR}\b", "before"),
-    (rf"\b(?:in|during|published\s+in|from\s+the\s+year)\s+{_YEAR}\b", "in"),
+    # "papers from 2019" are the 2019 papers; "from 2019 on" is a start (above).
+    (rf"\b(?:in|during|published\s+in|from(?:\s+the\s+year)?)\s+{_YEAR}\b", "in"),
 ]
-_AUTHOR_CUE = (
-    r"(?:(?:(?:co|first|last|senior)-?)?authored\s+by|written\s+by|papers?\s+by|works?\s+by"
-    r"|by|from|of)"
-)
+# "papers by X" keeps "papers": what is asked for is a list of papers, and the rest of
+# the question still reads as a list question ("Which papers by X study Y?" -> "Which
+# papers study Y?").
+_AUTHOR_CUE = r"(?:(?:(?:co|first|last|senior)-?)?authored\s+by|written\s+by|by|from|of)"
 # Words about authorship left once the names are gone ("what did X co-author with Y:"
-# -> "what did co-author with :"); they are not the topic.
+# -> "what did co-author with :", "which papers did X write on Y" -> "which papers did
+# write on Y"); they are not the topic.
 _AUTHORSHIP_LEFTOVER = re.compile(
-    r"\b(?:co-?)?author(?:ed|s)?(?:\s+with)?\b|\b(?:with|and|by)\s*(?=[:;,.?!]|$)",
+    r"\b(?:co-?)?author(?:ed|s)?(?:\s+with)?\b|\b(?:with|and|by)\s*(?=[:;,.?!]|$)"
+    r"|\b(?:did|has|have|had)\s+(?:write|written|publish(?:ed)?)\b"
+    r"|\b(?:wrote|published)\b(?=\s+(?:on|about|in)\b)",
     re.IGNORECASE,
 )
 _CATEGORY = re.compile(

@@ -134,10 +134,11 @@ def coverage(query_terms: Sequence[str], doc_terms: set[str], idf: Callable[[str
     >>> coverage(["a", "b"], {"a"}, lambda t: 1.0)
     0.5
     """
-    total = sum(idf(t) for t in set(query_terms))
+    unique = dict.fromkeys(query_terms)  # in query order: the same sum in every process
+    total = sum(idf(t) for t in unique)
     if total == 0:
         return 0.0
-    return sum(idf(t) for t in set(query_terms) if t in doc_terms) / total
+    return sum(idf(t) for t in unique if t in doc_terms) / total
 
 
 TERMS_BATCH = 4096  # papers tokenized per call when the term sets are built
@@ -328,7 +329,9 @@ class Retriever:
             for term in self._doc_terms.get(pid, ()):
                 counts[term] = counts.get(term, 0) + 1
         shared = [t for t, n in counts.items() if n >= 2 and t not in q_terms and not t.isdigit()]
-        shared.sort(key=lambda t: -self.idf(t))
+        # Many rare terms tie on IDF; the term itself breaks ties, since a set's order
+        # (and so `counts`') changes from one process to the next with string hashing.
+        shared.sort(key=lambda t: (-self.idf(t), t))
         return shared[:EXPANSION_TERMS]
 
     def _title_terms(self, paper_id: str, query: str) -> list[str]:

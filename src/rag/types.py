@@ -125,7 +125,9 @@ class Filters:
         parts = []
         if self.authors:
             parts.append("author " + " and ".join(self.authors))
-        if self.since and self.until:
+        if self.since and self.since == self.until:
+            parts.append(f"year {self.since}")
+        elif self.since and self.until:
             parts.append(f"years {self.since}-{self.until}")
         elif self.since:
             parts.append(f"since {self.since}")

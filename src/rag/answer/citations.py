@@ -200,7 +200,10 @@ def check_citations(
     sentences of cited papers that `sentences` (the store's vectors) lacks.
     """
     text, warnings, total_refs, valid_refs = _remove_invalid_markers(text, len(hits))
+    refused = is_refusal(text)
     claims = [s for s in split_sentences(text) if is_claim(s)]
+    if refused:  # what a refusal says besides citations is about the library, not a paper
+        claims = [s for s in claims if cited_numbers(s)]
     cited = [(claim, cited_numbers(claim)) for claim in claims]
     for claim, numbers in cited:
         if not numbers:
@@ -213,7 +216,7 @@ def check_citations(
         text=text,
         citations=citations,
         warnings=tuple(warnings),
-        refused=is_refusal(text),
+        refused=refused,
         cited_sentence_share=n_cited / len(claims) if claims else 1.0,
         valid_marker_share=valid_refs / total_refs if total_refs else 1.0,
     )
