@@ -52,11 +52,11 @@ _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store o
 # HNSW's search breadth (Chroma's default 100). Measured on the bundled library's 496
 # chunks for the 40 nearest (retrieval.CANDIDATES), against exact search, over the 123
 # eval and held-out questions, in fresh processes: 100 found all 40 for 93% of the
-# questions, and which one it missed changed from one process to the next (a small
-# index is rebuilt from Chroma's log, by several threads, on open), so a question
-# could get other papers after a restart; 200 for 98-100%; 400 and 800 for all of
-# them in 7 runs. Query time: 4 ms at any of these; 6.3 ms (400) against 6.7 ms (100)
-# for 50,000 chunks of clustered random vectors.
+# questions, and which one it missed changed from one process to the next (Chroma
+# rebuilds a small index from its log on open, differently each time), so a question
+# could get other papers after a restart; 200 for 98-100%; 400 for all of them in 7
+# runs, and for all but one in one CI run. Query time: 4 ms at any of these; 6.3 ms
+# (400) against 6.7 ms (100) for 50,000 chunks of clustered random vectors.
 EF_SEARCH = 400
 _SELF_DISTANCE = 1e-3  # cosine distance of a stored vector to itself, float error included
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
