@@ -280,7 +280,8 @@ class ExtractiveAnswerer:
         # short topic (retrieval marks it) answers it, however far a one-word topic's
         # vector is from its sentences. Only those papers, then.
         named = [i for i, h in enumerate(hits) if list_question and h.scores.get("topic")]
-        if not ranked or (max(tops) < self.refuse_below and not named):
+        weak = not ranked or max(tops) < self.refuse_below
+        if weak and not named:
             return refusal(hits)
         lead = lead_paper(hits, tops)
         wanted = requested_count(question)
@@ -290,7 +291,7 @@ class ExtractiveAnswerer:
             list_question = True
         else:
             keep = _cited_papers(hits, tops, lead, list_question)
-        if max(tops) < self.refuse_below:
+        if weak:
             keep = [i for i in keep if i in named]
         if not keep:
             return refusal(hits)
