@@ -242,6 +242,13 @@ def test_papers_by_an_author_on_a_topic_cite_the_ones_naming_it(engine):
     assert all("diffusion" in c.paper.text.lower() for c in answer.citations), cited
 
 
+def test_papers_from_a_year_are_that_years_papers(engine):
+    retrieval = engine.retrieve("papers from 2019")
+    of_2019 = [p for p in engine.papers() if p.year == 2019]
+    assert retrieval.listing and len(retrieval.hits) == len(of_2019) == 1  # the bundled library
+    assert retrieval.notes == ["filtered by year 2019 (1 paper)"]
+
+
 def test_a_listing_of_many_papers_stops_at_its_limit_and_says_so(engine, monkeypatch):
     import rag.engine
 

@@ -189,6 +189,14 @@ def test_category_and_explicit_filters_combine():
     assert merged.since == 2020 and merged.categories == ("LG",)
 
 
+def test_filter_descriptions_read_naturally():
+    assert Filters(since=2024, until=2024).describe() == "year 2024"
+    assert Filters(since=2021, until=2023).describe() == "years 2021-2023"
+    assert Filters(authors=("Sam Buchanan",), since=2023).describe() == (
+        "author Sam Buchanan, since 2023"
+    )
+
+
 def test_inverted_year_range_is_an_error():
     with pytest.raises(InputError, match="inverted"):
         combine(Filters(since=2024, until=2020), Filters())
