@@ -5,6 +5,7 @@ report formatting, the calibration script, and real runs over the bundled librar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ from rag.evaluation.metrics import (
     score_row,
 )
 from rag.evaluation.report import ablation_table, fmt, format_report, markdown_table
+from rag.tuning import Tuning
 
 GOLD = ["Boundary thickness and robustness in learning models"]
 SAM = "Sharpness-Aware Minimization for Efficiently Improving Generalization"
@@ -367,39 +369,33 @@ def test_format_report_sections():
     assert "## Retriever ablation" not in format_report(data | {"ablation": {}})
 
 
-# ------------------------------------------------------------------ calibration
-def test_calibrate_script_picks_threshold_within_false_refusal_budget(tmp_path):
-    def row(kind, score, refused=None, error=None):
-        refused = score is None or score < 0.45 if refused is None else refused
-        return {"kind": kind, "error": error, "refused": refused, "best_sentence_score": score,
-                "refuse_below": 0.45, "backend": "extractive"}  # fmt: skip
-
-    rows = [row("factoid", s) for s in (0.45, 0.6, 0.7, 0.8)]
-    rows += [row("unanswerable", s) for s in (0.3, 0.4, 0.5)]
-    rows.append(row("unanswerable", None, error="no paper matches"))
-    rows.append(
-        row("unanswerable", 0.7, refused=True)
-    )  # refused by a name check: at every threshold
-    results = tmp_path / "results.jsonl"
-    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+# ------------------------------------------------------------------ tuning
+def test_fit_tuning_writes_a_tuning_file_the_engine_loads(library_store, small_questions, tmp_path):
+    """The fit script fits both models on one question file and writes a tuning file
+    that names that file; the engine loads it through RAG_TUNING."""
+    out = tmp_path / "tuning.json"
+    questions = json.loads(small_questions.read_text(encoding="utf-8").splitlines()[0])
+    extra = [{**questions, "id": f"f{i}"} for i in range(2, 4)]
+    path = tmp_path / "fit.jsonl"
+    path.write_text(small_questions.read_text(encoding="utf-8")
+                    + "".join(json.dumps(q) + "\n" for q in extra), encoding="utf-8")  # fmt: skip
     run = subprocess.run(
-        [sys.executable, str(ROOT / "eval" / "calibrate.py"), str(results)],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        [sys.executable, str(ROOT / "eval" / "fit_tuning.py"), "--questions", str(path),
+         "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "RAG_STORE": str(library_store)},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert "this run: refusal accuracy 0.80, false refusals 0.00" in run.stdout
-    # 0.41-0.45 refuse 0.3, 0.4, the error and the name-check row, and no answerable
-    # question: the middle of the tied thresholds wins.
-    expected = "best threshold with false refusals <= 0.05: 0.43 (refusal accuracy 0.80, false refusals 0.00"
-    assert expected in run.stdout
-    table = {
-        line.split()[0]: line.split()[1:]
-        for line in run.stdout.splitlines()
-        if line.strip()[:2] == "0."
-    }
-    assert table["0.46"] == ["0.80", "0.25", "0.78"]
-    assert table["0.35"] == ["0.60", "0.00", "0.78"]  # 0.3, the error, the name check
-    assert (tmp_path / "calibration.txt").read_text(encoding="utf-8").strip() == run.stdout.strip()
+    tuning = Tuning.load(out)
+    assert tuning.tuned_on == str(path)
+    assert {name for name, _ in tuning.refusal.weights} == {"sim", "cover", "unknown", "names"}
+    assert {name for name, _ in tuning.sentence.weights} == {"cos", "role", "figure"}
+    assert any("unanswerable" in note for note in tuning.notes)
+    from rag.config import Config
+    from rag.engine import Engine
+
+    loaded = Engine(Config.from_env({"RAG_TUNING": str(out), "RAG_STORE": str(library_store)}))
+    assert loaded.tuning == tuning
 
 
 # ------------------------------------------------------------ real runs on the library
@@ -443,7 +439,7 @@ def small_questions(tmp_path, engine) -> Path:
 ROW_FIELDS = {
     "id", "question", "kind", "answer", "refused", "citations", "retrieved", "latency_s", "warnings",
     "backend", "gold_titles", "hit5", "recall5", "rr", "citation_precision", "keyword_recall",
-    "passed", "top_sentence_score", "best_sentence_score", "refuse_below", "error",
+    "passed", "evidence", "error",
 }  # fmt: skip
 
 
@@ -466,8 +462,8 @@ def test_run_eval_end_to_end(engine, small_questions, tmp_path):
         assert row == {**row, **score_row(row)}  # the stored metrics are the row's own
     factoid, _, bad_author = rows
     assert factoid["hit5"] == 1.0 and factoid["rr"] > 0
-    assert isinstance(factoid["top_sentence_score"], float)
-    assert isinstance(factoid["best_sentence_score"], float)
+    assert 0.0 <= factoid["evidence"]["p_answerable"] <= 1.0
+    assert {"sim", "cover", "unknown", "names"} <= set(factoid["evidence"])
     assert bad_author["error"] and bad_author["refused"] is True
     assert bad_author["answer"] == bad_author["error"] and bad_author["passed"] is True
 

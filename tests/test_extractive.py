@@ -4,23 +4,18 @@ engine's answer path (follow-ups, LLM failure fallback) on the real library."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
-from rag.answer.extractive import (
-    ExtractiveAnswerer,
-    Scored,
-    lead_paper,
-    mentions,
-    requested_count,
-    role_prior,
-    specific_names,
-    unanswerable_reason,
-)
+from rag.answer.evidence import mentions, role, specific_names
+from rag.answer.extractive import ExtractiveAnswerer, lead_paper, requested_count
 from rag.answer.followup import Turn
 from rag.answer.prompts import CANNOT_ANSWER
-from rag.glossary import Glossary
+from rag.errors import NoMatchError
+from rag.keyword import KeywordIndex, TermTable
 from rag.sentences import split_sentences
+from rag.tuning import Tuning
 from rag.types import Hit, Paper
 
 SAM = Paper.create(
@@ -37,17 +32,37 @@ QUANT = Paper.create(
 )
 
 
-@pytest.fixture(scope="module")
-def answerer(embedder):
+CARD = Paper.create(
+    "The Zeta-3 System Card",
+    "Large models are increasingly deployed. Zeta-3 is a unified system with a router "
+    "that picks a fast or a deep model. We evaluate Zeta-3 on coding and writing tasks.",
+)
+SCALED = Paper.create(
+    "Scaling Zeta-3",
+    "Language models keep growing. Zeta-3 has 1.8 trillion parameters and was trained "
+    "on 40 trillion tokens. We show that its router halves the cost.",
+)
+PAPERS = (SAM, QUANT, CARD, SCALED)
+
+
+def make_answerer(embedder, papers=PAPERS, tuning=None):
+    """The real answerer over literal papers: real vectors, real term statistics."""
+    by_id = {p.paper_id: p for p in papers}
+
     def lookup(ids):
-        papers = {p.paper_id: p for p in (SAM, QUANT)}
         out = {}
         for pid in ids:
-            texts = [papers[pid].title, *split_sentences(papers[pid].abstract)]
+            texts = [by_id[pid].title, *split_sentences(by_id[pid].abstract)]
             out[pid] = (texts, embedder.embed(texts))
         return out
 
-    return ExtractiveAnswerer(embedder.embed_one, lookup)
+    stats = TermTable(KeywordIndex([]).terms_of, {p.paper_id: p.text for p in papers})
+    return ExtractiveAnswerer(embedder.embed_one, lookup, stats, tuning=tuning)
+
+
+@pytest.fixture(scope="module")
+def answerer(embedder):
+    return make_answerer(embedder)
 
 
 def hits(*papers):
@@ -68,25 +83,6 @@ def test_irrelevant_question_is_refused(answerer):
     assert "[" not in text  # a refusal cites nothing
 
 
-def test_named_thing_no_paper_mentions_means_refusal():
-    assert specific_names("What FID does BigGAN reach on LSUN?") == ["FID", "BigGAN", "LSUN"]
-    assert unanswerable_reason("What accuracy on LSUN?", hits(SAM), [["SAM improves accuracy."]])
-    assert (
-        unanswerable_reason("What does SAM improve?", hits(SAM), [["SAM improves accuracy."]])
-        is None
-    )
-    assert unanswerable_reason("How much faster is it?", hits(QUANT), [["It is fast."]]) is not None
-
-
-def test_findings_are_preferred_over_opening_background():
-    finding = Scored(0, "We show that SAM improves accuracy by 1.2 points.", 0.5, 3)
-    background = Scored(0, "Deep networks often generalize poorly.", 0.5, 1)
-    own_opening = Scored(0, "In this paper, we study generalization.", 0.5, 1)
-    neutral = Scored(0, "The loss is minimized over a neighborhood.", 0.5, 2)
-    assert role_prior(finding) > role_prior(neutral) > role_prior(background)
-    assert role_prior(own_opening) == role_prior(neutral) == 0.0
-
-
 def test_lead_paper_is_the_most_relevant_overall_not_by_one_sentence():
     """A paper about something else can hold the one sentence closest to the
     question's wording; the retrieval score, which weighs the whole paper, leads."""
@@ -94,45 +90,26 @@ def test_lead_paper_is_the_most_relevant_overall_not_by_one_sentence():
     def scored(*scores):
         return [Hit(SAM, s, "") for s in scores]
 
-    assert lead_paper(scored(0.60, 0.53), [0.56, 0.66]) == 0
+    w = Tuning().lead_retrieval_weight
+    assert lead_paper(scored(0.60, 0.53), [0.56, 0.66], w) == 0
     # A much better sentence still wins when the retrieval scores are close.
-    assert lead_paper(scored(0.60, 0.58), [0.40, 0.66]) == 1
+    assert lead_paper(scored(0.60, 0.58), [0.40, 0.66], w) == 1
     # Relative to the top, so a retrieval mode's scale (BM25's is unbounded) does not matter.
-    assert lead_paper(scored(6.0, 5.3), [0.56, 0.66]) == 0
-    assert lead_paper(scored(6.0, 5.8), [0.40, 0.66]) == 1
-
-
-def test_a_quantity_question_needs_a_figure_of_the_kind_asked_for():
-    speed = "How much does the method speed up inference?"
-    assert unanswerable_reason(speed, hits(QUANT), [["It runs 1.44x faster."]]) is None
-    assert unanswerable_reason(speed, hits(QUANT), [["We test 14 models."]]) is not None
-    size = "How many parameters does the model have?"
-    assert unanswerable_reason(size, hits(QUANT), [["A model with 13B parameters."]]) is None
-    assert unanswerable_reason(size, hits(QUANT), [["It uses 2 layers."]]) is not None
-    # Other quantities take any figure.
-    assert unanswerable_reason("How long is the warmup?", hits(QUANT), [["2 epochs."]]) is None
-
-
-def test_the_figure_must_come_from_a_paper_that_names_what_is_asked():
-    card = Paper.create("The GPT-5 System Card", "GPT-5 is a unified system with a router.")
-    other = Paper.create(
-        "Scaling GPT Models", "We train GPT models from 14 million to 2.8 billion parameters."
-    )
-    question = "How many parameters does GPT-5 have?"
-    quoted = [[card.abstract], [other.abstract]]
-    assert unanswerable_reason(question, hits(card, other), quoted) is not None
-    named = Paper.create("GPT-5 at Scale", "GPT-5 has 1.8 trillion parameters.")
-    assert (
-        unanswerable_reason(question, hits(named, other), [[named.abstract], [other.abstract]])
-        is None
-    )
+    assert lead_paper(scored(6.0, 5.3), [0.56, 0.66], w) == 0
+    assert lead_paper(scored(6.0, 5.8), [0.40, 0.66], w) == 1
 
 
 def test_a_numbered_version_is_part_of_the_name():
     assert specific_names("How many tokens was GPT-5 trained on?") == ["GPT-5"]
     assert mentions("We evaluate GPT 5 and GPT-4.", "GPT-5")
     assert not mentions("We study GPT models such as GPT-2.", "GPT-5")
-    assert unanswerable_reason("What does GPT-5 improve?", hits(SAM), [["GPT-2 improves."]])
+
+
+def test_findings_are_preferred_over_opening_background():
+    assert role("We show that SAM improves accuracy by 1.2 points.", 3) == 1.0
+    assert role("Deep networks often generalize poorly.", 1) == -1.0
+    assert role("In this paper, we study generalization.", 1) == 0.0
+    assert role("The loss is minimized over a neighborhood.", 2) == 0.0
 
 
 def test_acronyms_match_their_spelled_out_form():
@@ -140,33 +117,6 @@ def test_acronyms_match_their_spelled_out_form():
     assert mentions("Generative adversarial networks (GANs) ...", "GAN")
     assert not mentions("We study language models.", "LLM")
     assert not mentions("A model named TabPF.", "TabPFN")  # only acronyms are spelled out
-
-
-def test_a_name_only_an_unquoted_paper_mentions_means_refusal(answerer):
-    """SAM answers best, but only QUANT (not quoted) is about VLMs: the answer would
-    quote a paper that is not about the thing asked for."""
-    question = "How does sharpness-aware minimization change the training of VLMs?"
-    text = answerer.answer(question, hits(SAM, QUANT))
-    assert text.startswith(CANNOT_ANSWER), text
-    assert not answerer.answer(
-        "How does sharpness-aware minimization change training?", hits(SAM, QUANT)
-    ).startswith(CANNOT_ANSWER)
-
-
-def test_a_name_the_library_abbreviates_counts_when_spelled_out():
-    """'RLHF' in a question is a name the quoted paper must mention; spelled out,
-    it is one too, because the library defines it. Either form satisfies it."""
-    glossary = Glossary(["Reinforcement learning from human feedback (RLHF) aligns models."])
-    rlhf = Paper.create("Aligned chat models", "We fine-tune a chat model with RLHF.")
-    sam = [["SAM improves accuracy."]]
-    spelled = "How does reinforcement learning from human feedback change SAM?"
-    assert unanswerable_reason(spelled, hits(SAM), sam) is None  # no glossary: not a name
-    assert unanswerable_reason(spelled, hits(SAM), sam, glossary)  # SAM never says RLHF
-    assert unanswerable_reason("How does RLHF change SAM?", hits(SAM), sam, glossary)
-    quoted = [["We fine-tune a chat model with RLHF."], *sam]
-    assert unanswerable_reason(spelled, hits(rlhf, SAM), quoted, glossary) is None
-    spelled_paper = Paper.create("Tuning", "Reinforcement learning from human feedback helps SAM.")
-    assert unanswerable_reason("Does RLHF help SAM?", hits(spelled_paper), sam, glossary) is None
 
 
 def test_list_question_gives_one_line_per_paper(answerer):
@@ -183,23 +133,7 @@ def test_a_list_member_that_names_the_topic_is_cited_whatever_its_score(answerer
     question = "Which papers study sharpness-aware minimization or post-training quantization?"
     low = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")]
     assert "[2]" not in answerer.answer(question, low, list_question=True)
-    named = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "", scores={"topic": 1.0})]
-    text = answerer.answer(question, named, list_question=True)
-    assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
-
-
-def test_a_paper_naming_the_topic_answers_a_list_question_below_the_threshold(
-    answerer, monkeypatch
-):
-    # A short topic ("diffusion") can be far from every sentence's vector; a threshold
-    # above this question's best sentence stands in for that.
-    question = "papers on post-training quantization"
-    plain = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.9, "")]
-    best = max(s.score for r in answerer.best_sentences(question, plain) for s in r)
-    monkeypatch.setattr(answerer, "refuse_below", best + 0.05)
-    assert answerer.answer(question, plain, list_question=True).startswith(CANNOT_ANSWER)
-    named = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.9, "", scores={"topic": 1.0})]
-    text = answerer.answer(question, named, list_question=True)
+    text = answerer.answer(question, low, list_question=True, named=[QUANT.paper_id])
     assert "[2]" in text and "[1]" not in text, text
 
 
@@ -297,3 +231,135 @@ def test_unreachable_llm_falls_back_to_extractive(engine):
     assert any("127.0.0.1:9" in w for w in answer.warnings)
     assert answer.citations and not answer.refused
     assert isinstance(down.config, Config)
+
+
+# ------------------------------------------------- answers that answer (issue 16)
+def test_a_quantity_the_abstract_lacks_is_said_to_be_missing(answerer):
+    """Nearby sentences about the thing asked of are no answer to "how many"."""
+    text = answerer.answer("How many parameters does Zeta-3 have?", hits(CARD, SAM))
+    assert text.startswith(CANNOT_ANSWER), text
+    assert "The abstract of [1] does not give the number of parameters." in text
+    assert answerer.decision.reason.startswith("the abstract does not give")
+
+
+def test_a_quantity_is_quoted_from_the_paper_that_names_the_thing(answerer):
+    text = answerer.answer("How many parameters does Zeta-3 have?", hits(CARD, SCALED))
+    first = split_sentences(text)[0]
+    assert "1.8 trillion parameters" in first and first.endswith("[2]."), text
+
+
+def test_the_answer_leads_with_the_sentence_holding_the_figure(answerer):
+    text = answerer.answer("How much faster is generation with the quantization framework?",
+                           hits(QUANT))  # fmt: skip
+    assert "1.44x" in split_sentences(text)[0], text
+
+
+def test_a_name_no_retrieved_paper_mentions_is_refused(answerer):
+    """SAM is the closest paper, but the question is about something it never names."""
+    question = "What perplexity does Zorblax-9 reach on WikiText-103?"
+    text = answerer.answer(question, hits(SAM, QUANT))
+    assert text.startswith(CANNOT_ANSWER), text
+    assert answerer.decision.features["names"] == 1.0
+    assert answerer.decision.p_answerable < 0.5
+
+
+def test_a_name_in_no_paper_of_the_library_counts_against_answering(answerer):
+    answerer.answer("How does the Gorgonzola optimizer change sharpness?", hits(SAM))
+    assert answerer.decision.features["unknown"] == 1.0
+    answerer.answer("How does the Sharpness optimizer change sharpness?", hits(SAM))
+    assert answerer.decision.features["unknown"] == 0.0
+
+
+def test_refusal_follows_the_tuned_threshold(embedder):
+    """The decision is the fitted model's: a threshold above this question's
+    p(answerable) refuses it, one below answers it."""
+    question = "How does sharpness-aware minimization improve generalization?"
+    answerer = make_answerer(embedder)
+    answerer.answer(question, hits(SAM))
+    p = answerer.decision.p_answerable
+    strict = make_answerer(embedder, tuning=replace(Tuning(), refuse_below=p + 0.01))
+    assert strict.answer(question, hits(SAM)).startswith(CANNOT_ANSWER)
+    lenient = make_answerer(embedder, tuning=replace(Tuning(), refuse_below=p - 0.01))
+    assert not lenient.answer(question, hits(SAM)).startswith(CANNOT_ANSWER)
+
+
+def test_papers_the_user_chose_are_answered_from_not_refused(embedder):
+    """An author's papers or a follow-up's: what they lack is said, no refusal."""
+    strict = make_answerer(embedder, tuning=replace(Tuning(), refuse_below=1.0))
+    question = "What do they find about the router?"
+    assert strict.answer(question, hits(CARD)).startswith(CANNOT_ANSWER)
+    assert "[1]" in strict.answer(question, hits(CARD), chosen=True)
+
+
+def test_a_follow_up_never_repeats_the_previous_answer(answerer):
+    first = answerer.answer("What does Zeta-3's router do?", hits(CARD))
+    again = answerer.answer("What else does it do?", hits(CARD), said=first, chosen=True)
+    said = {s.rstrip(" .") for s in split_sentences(first)}
+    assert not said & {s.rstrip(" .") for s in split_sentences(again)}, (first, again)
+
+
+def test_a_follow_up_asking_for_a_dataset_the_abstract_lacks_says_so(answerer):
+    text = answerer.answer("Which dataset did they train on?", hits(CARD), chosen=True)
+    assert "The abstract of [1] does not name the dataset." in text, text
+
+
+# -------------------------------------------- questions about people (issue 16)
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What has Sam Buchanan worked on?",
+        "What does Sam Buchanan study?",
+        "What topics does Sam Buchanan research?",
+        "Sam Buchanan",
+        "Show me Sam Buchanan's papers",
+    ],
+)
+def test_questions_about_a_person_answer_from_their_papers(engine, question):
+    answer = engine.ask(question)
+    assert not answer.refused, answer.text
+    assert answer.citations and all("Sam Buchanan" in c.paper.authors for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Yaodong Yu's work on federated learning",
+     "papers co-authored by Yaodong Yu about federated learning",
+     "What has Yaodong Yu published about federated optimization?"],
+)  # fmt: skip
+def test_a_persons_work_on_a_topic_lists_their_papers_on_it(engine, question):
+    answer = engine.ask(question)
+    assert not answer.refused, answer.text
+    cited = [c.paper for c in answer.citations]
+    assert len(cited) >= 2, answer.text  # several of the person's papers, as a list
+    assert all("Yaodong Yu" in p.authors for p in cited)
+    assert all("federated" in p.text.lower() for p in cited), [p.title for p in cited]
+
+
+def test_a_name_nobody_in_the_library_has_is_said_so_with_the_closest(engine):
+    with pytest.raises(NoMatchError, match=r"no author named Sam Buchanon in the library; "
+                                           r"closest: Sam Buchanan"):  # fmt: skip
+        engine.ask("papers by Sam Buchanon")
+
+
+def test_a_question_that_is_only_a_year_lists_that_years_papers(engine):
+    answer = engine.ask("2023")
+    of_2023 = {p.paper_id for p in engine.papers() if p.year == 2023}
+    assert not answer.refused and of_2023
+    assert {h.paper.paper_id for h in answer.hits} == of_2023
+
+
+def test_a_parameter_count_the_system_card_lacks_is_said_to_be_missing(engine):
+    answer = engine.ask("What is the parameter count of GPT-5?")
+    assert answer.refused
+    assert "does not give the parameter count" in answer.text
+    assert [c.paper.title for c in answer.citations] == ["OpenAI GPT-5 System Card"]
+
+
+def test_a_follow_up_answers_from_the_previous_papers_without_repeating(engine):
+    first = engine.ask("Which paper introduces white-box transformers via sparse rate reduction?")
+    turn = Turn(first.question, first.text, tuple(c.paper.paper_id for c in first.citations),
+                tuple(c.paper.title for c in first.citations))  # fmt: skip
+    follow = engine.ask("What did they find?", history=[turn])
+    assert follow.citations and {c.paper.paper_id for c in follow.citations} <= set(turn.paper_ids)
+    said = {s.rstrip(" .") for s in split_sentences(first.text)}
+    assert not said & {s.rstrip(" .") for s in split_sentences(follow.text)}

@@ -118,6 +118,17 @@ class AuthorIndex:
             ids |= self.papers_by_author[name]
         return ids
 
+    def closest(self, query: str, n: int = 3) -> list[str]:
+        """The library's author names spelled most like `query` (for "did you mean").
+
+        >>> AuthorIndex({"p1": ["Yaodong Yu"], "p2": ["Yang Yu"]}).closest("Yadong Yu", 1)
+        ['Yaodong Yu']
+        """
+        import difflib
+
+        names = {fold(name): name for name in self._keys}
+        return [names[m] for m in difflib.get_close_matches(fold(query), list(names), n, 0.5)]
+
     def find_in(self, text: str) -> list[tuple[str, str]]:
         """Known full names mentioned in text: (canonical name, matched folded text)."""
         folded = fold(text)

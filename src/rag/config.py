@@ -49,6 +49,8 @@ class Config:
     llm_max_tokens: int = 512  # RAG_LLM_MAX_TOKENS
     llm_chat_format: str | None = None  # RAG_LLM_CHAT_FORMAT: llama.cpp chat format override
     max_question_chars: int = 2000  # RAG_MAX_QUESTION_CHARS
+    tuning: Path | None = None  # RAG_TUNING: a tuning file (eval/fit_tuning.py writes one);
+    # None means the fitted defaults in rag/tuning.py
 
     # --- UI --------------------------------------------------------------------
     host: str = "127.0.0.1"  # RAG_HOST

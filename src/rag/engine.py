@@ -30,10 +30,13 @@ from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreEr
 from .glossary import Glossary
 from .retrieval import Retriever, is_list_question
 from .store import Store, remove_store_files
+from .tuning import Tuning
 from .types import Answer, Filters, Hit, Paper
 
 _HAS_WORD = re.compile(r"[^\W_]{2,}")
 _WORD = re.compile(r"[^\W_]+")
+# Questions asking how or why something works, or whether it does, want prose.
+_HOW_WHY = re.compile(r"^\W*(?:how|why|is|are|does|do|did|can|could|should|was|were)\b", re.I)
 
 Event = str | Answer  # ask_stream yields text pieces, then the final Answer
 
@@ -54,10 +57,12 @@ def _only_stop_words(question: str, also: frozenset[str] = frozenset()) -> bool:
 # Words that ask for papers without saying what about: with the filters taken out,
 # "list all papers by X" and "what has X published?" leave only these.
 _REQUEST_WORDS = frozenset(
-    "paper papers work works article articles publication publications study studies "
+    "paper papers work works worked working article articles publication publications "
+    "study studies studied research researched topic topics area areas kind kinds "
+    "interest interests interested focus focuses contribution contributions "
     "list show find give tell me us you please can could would library all any every "
     "what which who whose has have had did does do wrote written published publish write "
-    "authored".split()
+    "authored looking look in on are is there here i m s".split()  # i m s: "I'm", "X's"
 )
 LISTING_MAX = 50  # most papers a filter-only question lists, newest first
 
@@ -101,6 +106,7 @@ class Engine:
         self.embedder = embedder or shared_embedder(config.embed_model, config.embed_batch_size)
         self._store: Store | None = None
         self._snapshot: Snapshot | None = None
+        self.tuning = Tuning.load(config.tuning)
         self._write_lock = threading.Lock()
         self._open_lock = threading.RLock()
 
@@ -224,6 +230,14 @@ class Engine:
                 f"the library at {self.store.location} is empty: run `rag ingest` first"
             )
         recognised, topic = filtering.from_question(question, snap.authors, snap.categories)
+        person = None if recognised.authors else filtering.unknown_person(topic)
+        if person and not (filters and filters.authors):
+            close = snap.authors.closest(person)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise NoMatchError(
+                f"no author named {person} in the library{hint}: check the spelling "
+                "or see `rag papers`"
+            )
         active = filtering.combine(filters or Filters(), recognised)
         allowed, notes = self._allowed(active, snap)
         if prefer:
@@ -233,7 +247,9 @@ class Engine:
             elapsed = time.perf_counter() - started
             return Retrieval(hits, question, active, True, elapsed, notes + more, listing=True)
         query = topic if _HAS_WORD.search(topic) and len(topic.split()) >= 2 else question
-        list_q = is_list_question(question) or is_list_question(topic)
+        # "X's work on Y", "what has X published about Y": the person's papers on Y.
+        by_author = bool(active.authors) and not _HOW_WHY.match(topic)
+        list_q = is_list_question(question) or is_list_question(topic) or by_author
         where = filtering.to_where(active, set(prefer) & allowed if prefer and allowed else allowed)
         k = top_k or self.config.top_k
         hits = snap.retriever.search(
@@ -324,12 +340,15 @@ class Engine:
         prefer = carry_papers(question, history) if history else ()
         retrieval = self.retrieve(standalone, top_k, filters, mode, prefer)
         hits = retrieval.hits
+        # A follow-up is answered from the papers it refers to, with its own words,
+        # and never by repeating the previous answer.
+        turn = _FollowUp(question, history[-1].answer) if prefer else None
         answerer, label = self._answerer(chat_model)
         if chat_model is None and backend != "extractive":
             label = f"extractive (fallback from {backend})"
         pieces: list[str] = []
         try:
-            for piece in self._stream_answer(answerer, standalone, retrieval):
+            for piece in self._stream_answer(answerer, standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
@@ -339,10 +358,16 @@ class Engine:
             if pieces:
                 yield "\n\n"
             pieces = []
-            for piece in self._stream_answer(answerer, standalone, retrieval):
+            for piece in self._stream_answer(answerer, standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
         checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
+        evidence: dict = {}
+        if isinstance(answerer, ExtractiveAnswerer) and not retrieval.listing:
+            decision = answerer.decision
+            evidence = {**decision.features, "p_answerable": decision.p_answerable}
+            if decision.reason:
+                evidence["reason"] = decision.reason
         yield Answer(
             question=question,
             text=checked.text,
@@ -353,6 +378,7 @@ class Engine:
             latency_s=time.perf_counter() - started,
             warnings=tuple(warnings + retrieval.notes + list(checked.warnings)),
             standalone_question=standalone if standalone != question else None,
+            evidence=evidence,
         )
 
     def _chat_model(self, backend: str):
@@ -371,22 +397,50 @@ class Engine:
         snap = self.snapshot
         return snap.retriever.sentences if snap.retriever else (lambda ids: {})
 
+    def extractive_answerer(self, tuning: Tuning | None = None) -> ExtractiveAnswerer:
+        """The offline answerer over this library (with another tuning, for fitting one)."""
+        snap = self.snapshot
+        if snap.retriever is None:
+            raise EmptyStoreError(
+                f"the library at {self.store.location} is empty: run `rag ingest` first"
+            )
+        return ExtractiveAnswerer(
+            self.embedder.embed_one,
+            snap.retriever.sentences,
+            stats=snap.retriever.terms,
+            glossary=snap.glossary,
+            tuning=tuning or self.tuning,
+        )
+
     def _answerer(self, chat_model):
         if chat_model is None:
-            answerer = ExtractiveAnswerer(
-                self.embedder.embed_one, self._sentences(), glossary=self.snapshot.glossary
-            )
-            return answerer, "extractive"
+            return self.extractive_answerer(), "extractive"
         from .answer.generative import GenerativeAnswerer
 
         return GenerativeAnswerer(chat_model), chat_model.name
 
     @staticmethod
-    def _stream_answer(answerer, question: str, retrieval: Retrieval) -> Iterator[str]:
+    def _stream_answer(
+        answerer, question: str, retrieval: Retrieval, turn: _FollowUp | None = None
+    ) -> Iterator[str]:
         if isinstance(answerer, ExtractiveAnswerer):
             # Score sentences against the topic: author names and years were
             # applied as filters and appear in no sentence.
+            named = [h.paper.paper_id for h in retrieval.hits if h.scores.get("topic")]
             return answerer.stream(
-                retrieval.query, retrieval.hits, retrieval.list_question, retrieval.listing
+                turn.question if turn else retrieval.query,
+                retrieval.hits,
+                retrieval.list_question,
+                retrieval.listing,
+                named=named,
+                said=turn.said if turn else "",
+                # The user named the papers: by author, or by referring back to them.
+                chosen=turn is not None or bool(retrieval.filters.authors),
             )
         return answerer.stream(question, retrieval.hits)
+
+
+@dataclass(frozen=True)
+class _FollowUp:
+    question: str  # as the user asked it, pronouns and all
+    said: str  # the previous answer, not to be repeated

@@ -25,6 +25,8 @@ _YEAR_PATTERNS: list[tuple[str, str]] = [
     (rf"\bafter\s+{_YEAR}\b", "after"),
     (rf"\b(?:until|through|up\s+to|no\s+later\s+than|in\s+or\s+before)\s+{_YEAR}\b", "until"),
     (rf"\bbefore\s+{_YEAR}\b", "before"),
+    # A question that is only a year asks for that year's papers.
+    (rf"^\s*{_YEAR}\s*[?.!]*\s*$", "in"),
     # "papers from 2019" are the 2019 papers; "from 2019 on" is a start (above).
     (rf"\b(?:in|during|published\s+in|from(?:\s+the\s+year)?)\s+{_YEAR}\b", "in"),
 ]
@@ -85,6 +87,31 @@ def parse_authors(question: str, index: AuthorIndex) -> tuple[tuple[str, ...], s
         rest = _AUTHORSHIP_LEFTOVER.sub(" ", rest)
         rest = re.sub(r"\s+([:;,.?!])", r"\1", rest)  # no space left before punctuation
     return tuple(names), " ".join(rest.split())
+
+
+# A person named where a question names authors: after "by" ("papers by Jane Roe"),
+# before "'s" with a word for work ("Jane Roe's papers"), or as the whole question.
+_NAME_WORDS = r"[A-Z][\w'\-]+(?:\s+(?:[A-Z]\.|[A-Z][\w'\-]+|van|von|de|der|di|da)){1,3}"
+_PERSON = re.compile(
+    rf"\b(?:(?:co-?|first-|last-)?authored\s+by|written\s+by|by)\s+(?P<a>{_NAME_WORDS})"
+    rf"|(?P<b>{_NAME_WORDS})'s\s+(?:work|papers?|research|publications?|articles?)\b"
+    rf"|^\s*(?P<c>{_NAME_WORDS})\s*[?.!]*\s*$"
+)
+
+
+def unknown_person(rest: str) -> str | None:
+    """A person's name the question asks about that no paper lists (checked after the
+    known names were taken out), or None.
+
+    >>> unknown_person("papers by Jane Roe"), unknown_person("Jane Roe's work on GANs")
+    ('Jane Roe', 'Jane Roe')
+    >>> unknown_person("What is SGD by Example?") is None
+    True
+    """
+    match = _PERSON.search(rest)
+    if not match:
+        return None
+    return match.group("a") or match.group("b") or match.group("c")
 
 
 def parse_categories(question: str, known: Iterable[str]) -> tuple[tuple[str, ...], str]:

@@ -7,12 +7,27 @@ metadata filters are a mask rather than a second search.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .store import StoredChunk
+
+
+def coverage(query_terms: Sequence[str], doc_terms: set[str], idf: Callable[[str], float]) -> float:
+    """IDF-weighted share of the query's terms found in a document, in [0, 1].
+
+    >>> coverage(["a", "b"], {"a"}, lambda t: 1.0)
+    0.5
+    """
+    unique = dict.fromkeys(query_terms)  # in query order: the same sum in every process
+    total = sum(idf(t) for t in unique)
+    if total == 0:
+        return 0.0
+    return sum(idf(t) for t in unique if t in doc_terms) / total
+
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
 
@@ -63,3 +78,42 @@ class KeywordIndex:
         return bm25s.tokenize(
             texts, stopwords="en", stemmer=self._stemmer, show_progress=False, return_ids=False
         )
+
+
+TERMS_BATCH = 4096  # texts tokenized per call when the term sets are built
+
+
+class TermTable:
+    """Each paper's set of terms and each term's document frequency, as the keyword
+    index tokenizes (stemmed, stop words dropped): the library's term statistics
+    that coverage, expansion and the answerer's evidence read.
+
+        >>> table = TermTable(KeywordIndex([]).terms_of, {"a": "Sharp minima generalize."})
+        >>> table.df("minima"), table.df("sharp"), sorted(table.paper_terms("a"))
+        (1, 1, ['general', 'minima', 'sharp'])
+    """
+
+    def __init__(self, tokenize: Callable[[list[str]], list[list[str]]], texts: Mapping[str, str]):
+        self.terms_of = tokenize
+        self._terms: dict[str, set[str]] = {}
+        self._df: dict[str, int] = {}
+        ids = list(texts)
+        for start in range(0, len(ids), TERMS_BATCH):
+            batch = ids[start : start + TERMS_BATCH]
+            for paper_id, tokens in zip(batch, tokenize([texts[p] for p in batch]), strict=True):
+                terms = set(tokens)
+                self._terms[paper_id] = terms
+                for term in terms:
+                    self._df[term] = self._df.get(term, 0) + 1
+
+    def paper_terms(self, paper_id: str) -> set[str]:
+        return self._terms.get(paper_id, set())
+
+    def df(self, term: str) -> int:
+        return self._df.get(term, 0)
+
+    def idf(self, term: str) -> float:
+        """BM25's IDF (Robertson-Sparck Jones, +1 inside the log so it stays positive)."""
+        n = max(len(self._terms), 1)
+        df = self._df.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))

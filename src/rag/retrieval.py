@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .keyword import KeywordIndex
+from .keyword import KeywordIndex, TermTable, coverage
 from .store import Store, StoredChunk
 from .types import Hit, Paper
 
@@ -56,7 +56,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # whose subject is a short named topic rather than a description.
 _TOPIC_LIST = re.compile(
     r"^\s*(?:(?:which|what)\s+|(?:please\s+)?(?:list|show|find|give)\s+(?:me\s+)?)?"
-    r"(?:all\s+)?(?:the\s+)?(?:papers|works|studies|articles)\s+"
+    r"(?:all\s+)?(?:the\s+)?(?:papers|works?|studies|articles|research|publications)\s+"
     r"(?:(?:are\s+there|do\s+you\s+have|in\s+the\s+library)\s+)?"
     r"(?:(?:that|which)\s+)?"
     r"(?:(?:study|examine|investigate|explore|analy[sz]e|discuss|address|tackle|propose"
@@ -128,20 +128,6 @@ def group_by_paper(
     return OrderedDict(sorted(best.items(), key=lambda item: -item[1][1]))
 
 
-def coverage(query_terms: Sequence[str], doc_terms: set[str], idf: Callable[[str], float]) -> float:
-    """IDF-weighted share of the query's terms found in a document, in [0, 1].
-
-    >>> coverage(["a", "b"], {"a"}, lambda t: 1.0)
-    0.5
-    """
-    unique = dict.fromkeys(query_terms)  # in query order: the same sum in every process
-    total = sum(idf(t) for t in unique)
-    if total == 0:
-        return 0.0
-    return sum(idf(t) for t in unique if t in doc_terms) / total
-
-
-TERMS_BATCH = 4096  # papers tokenized per call when the term sets are built
 FEEDBACK_PAPERS = 3  # top reranked papers used for pseudo-relevance feedback
 EXPANSION_TERMS = 8  # keyword terms added to the feedback query
 FEEDBACK_WEIGHT = 0.75  # Rocchio beta: how far the query vector moves toward them
@@ -197,27 +183,13 @@ class Retriever:
         self.embedder = embedder
         self.catalog = catalog
         self.keyword = KeywordIndex(store.chunks())
-        self._doc_terms: dict[str, set[str]] = {}
-        self._df: dict[str, int] = {}
-        self._index_terms()
+        self.terms = TermTable(self.keyword.terms_of, {p: c.text for p, c in catalog.items()})
         self._sentence_cache: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
         self._cross_encoder_name = cross_encoder
         self._cross_encoder = None
 
-    def _index_terms(self) -> None:
-        ids = list(self.catalog)
-        for start in range(0, len(ids), TERMS_BATCH):
-            batch = ids[start : start + TERMS_BATCH]
-            texts = [self.catalog[p].text for p in batch]
-            for paper_id, tokens in zip(batch, self.keyword.terms_of(texts), strict=True):
-                terms = set(tokens)
-                self._doc_terms[paper_id] = terms
-                for term in terms:
-                    self._df[term] = self._df.get(term, 0) + 1
-
     def idf(self, term: str) -> float:
-        n = max(len(self.catalog), 1)
-        return math.log(1 + (n - self._df.get(term, 0) + 0.5) / (self._df.get(term, 0) + 0.5))
+        return self.terms.idf(term)
 
     # ----------------------------------------------------------------- stages
     def dense(self, vector: np.ndarray, k: int, where: dict | None) -> list[StoredChunk]:
@@ -326,7 +298,7 @@ class Retriever:
         q_terms = set(self.keyword.terms(query))
         counts: dict[str, int] = {}
         for pid in feedback:
-            for term in self._doc_terms.get(pid, ()):
+            for term in self.terms.paper_terms(pid):
                 counts[term] = counts.get(term, 0) + 1
         shared = [t for t, n in counts.items() if n >= 2 and t not in q_terms and not t.isdigit()]
         # Many rare terms tie on IDF; the term itself breaks ties, since a set's order
@@ -435,7 +407,7 @@ class Retriever:
             sims = np.sort(vectors @ vector)[::-1] if len(texts) else np.zeros(1)
             best = float(sims[0])
             top2 = float(sims[:2].mean())
-            terms = self._doc_terms.get(c.paper_id, set())
+            terms = self.terms.paper_terms(c.paper_id)
             kw = coverage(q_terms, terms, weights.__getitem__)
             paper = self.catalog[c.paper_id]
             num = sum(n in paper.abstract for n in q_numbers) / len(q_numbers) if q_numbers else 0.0
@@ -449,7 +421,7 @@ class Retriever:
             lead_id, title = lead  # sibling scores are in [0, 1], like the rest
             for c in candidates:
                 if c.paper_id != lead_id:
-                    terms = self._doc_terms.get(c.paper_id, set())
+                    terms = self.terms.paper_terms(c.paper_id)
                     c.scores["sibling"] = coverage(title, terms, self.idf)
             best_other = max((c.scores.get("sibling", 0.0) for c in candidates), default=0.0)
             w = LEAD_TITLE_WEIGHT

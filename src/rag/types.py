@@ -161,6 +161,9 @@ class Answer:
     latency_s: float
     warnings: tuple[str, ...] = ()
     standalone_question: str | None = None  # the question after follow-up condensing
+    # The extractive answerer's evidence: the refusal model's features, p_answerable
+    # and, for a refusal, its reason (empty for LLM answers).
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The `rag ask --json` shape."""
@@ -188,4 +191,7 @@ class Answer:
             "warnings": list(self.warnings),
             "backend": self.backend,
             "latency_s": round(self.latency_s, 4),
+            "evidence": {
+                k: round(v, 4) if isinstance(v, float) else v for k, v in self.evidence.items()
+            },
         }

@@ -24,10 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..answer.extractive import REFUSE_BELOW, ExtractiveAnswerer
 from ..config import PROJECT_ROOT
 from ..errors import EmptyStoreError, InputError, RagError
-from ..types import Answer, Filters, normalise_title
+from ..types import Filters, normalise_title
 from .metrics import K, ablation_metrics, aggregate, groups, retrieval_scores, score_row
 from .questions import Question, load_questions
 from .report import METRIC_LABELS, format_report, format_summary
@@ -142,12 +141,9 @@ def answer_row(
     """One results.jsonl row: the answer's JSON, gold data and the question's metrics."""
     started = time.perf_counter()
     error = None
-    top_score = best_score = None
     try:
         answer = engine.ask(q.question, top_k=top_k, llm=llm, filters=filters)
         data = answer.to_json()
-        top_score = answer.hits[0].scores.get("sentence") if answer.hits else None
-        best_score = best_sentence_score(engine, answer)
     except RagError as exc:
         error = str(exc)
         data = {
@@ -158,32 +154,17 @@ def answer_row(
             "warnings": [],
             "backend": requested,
             "latency_s": round(time.perf_counter() - started, 4),
+            "evidence": {},
         }
     row: dict[str, Any] = {"id": q.id, "question": q.question, "kind": q.kind, "hard": q.hard}
-    for key in ("answer", "refused", "citations", "retrieved", "warnings", "backend", "latency_s"):
+    keys = ("answer", "refused", "citations", "retrieved", "warnings", "backend", "latency_s")
+    for key in (*keys, "evidence"):
         row[key] = data[key]
     row.update(
         error=error, gold_titles=list(q.gold_titles), answer_keywords=list(q.answer_keywords)
     )
     row.update(score_row(row))
-    # For eval/calibrate.py: the reranker's best sentence score of the top hit, the
-    # score the extractive answerer compares with its refusal threshold, and that threshold.
-    row.update(
-        top_sentence_score=top_score, best_sentence_score=best_score, refuse_below=REFUSE_BELOW
-    )
     return row
-
-
-def best_sentence_score(engine: Engine, answer: Answer) -> float | None:
-    """The best similarity of an abstract sentence (title excluded) of any hit to the
-    question: exactly what the extractive answerer compares with REFUSE_BELOW."""
-    retriever = engine.snapshot.retriever
-    if retriever is None or not answer.hits:
-        return None
-    scorer = ExtractiveAnswerer(engine.embedder.embed_one, retriever.sentences)
-    question = answer.standalone_question or answer.question
-    tops = [r[0].score for r in scorer.best_sentences(question, answer.hits) if r]
-    return round(max(tops), 4) if tops else None
 
 
 def run_ablation(
