@@ -119,7 +119,7 @@ def _progress_bar():
     def update(done: int, total: int, message: str) -> None:
         from tqdm import tqdm
 
-        if "bar" not in state:
+        if "bar" not in state or done <= state["bar"].n:  # a new run (the next file)
             state["bar"] = tqdm(total=total, desc=message, unit="step", file=sys.stderr)
         bar = state["bar"]
         if bar.desc != message:
@@ -241,25 +241,33 @@ def serve(host: str | None, port: int | None, store: Path | None, chroma_url: st
 
 
 @main.command(name="eval")
-@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Question file (JSON lines) [default eval/questions.jsonl].")  # fmt: skip
+@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
+              help="Question file (JSON lines); repeat for several, each reported apart "
+                   "[default: eval/questions.jsonl (tuned on), eval/holdout.jsonl and "
+                   "eval/blind.jsonl (held out)].")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval/out"),
-              show_default=True, help="Where results.jsonl and report.md go.")  # fmt: skip
+              show_default=True, help="Where results.jsonl and report.md go (one folder "
+                                      "per file when there are several).")  # fmt: skip
 @click.option("--llm", default=None, help="Answer backend to evaluate [env RAG_LLM].")
 @click.option("--top-k", type=click.IntRange(1, 50), default=None,
               help="Papers to answer from [env RAG_TOP_K; 5].")  # fmt: skip
 @click.option("--no-ablation", is_flag=True, help="Skip the retriever ablation.")
 @_STORE
 @_CHROMA_URL
-def eval_(questions: Path | None, out: Path, llm: str | None, top_k: int | None, no_ablation: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
-    """Run the canned questions and write results.jsonl and report.md."""
-    from .evaluation import run_eval
+def eval_(questions: tuple[Path, ...], out: Path, llm: str | None, top_k: int | None, no_ablation: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+    """Run the canned questions and write results.jsonl and report.md per question file."""
+    from .evaluation import run_evals
 
     config = _config(store=store, chroma_url=chroma_url, top_k=top_k, llm=llm)
     engine = _engine(config)
-    report = run_eval(engine, questions, out, ablation=not no_ablation, progress=_progress_bar())
-    click.echo(report.summary())
-    click.echo(f"wrote {out / 'results.jsonl'} and {out / 'report.md'}")
+    reports, comparison = run_evals(engine, questions, out, ablation=not no_ablation,
+                                    progress=_progress_bar())  # fmt: skip
+    for report in reports:
+        click.echo(report.summary())
+        click.echo(f"wrote {report.results_path} and {report.report_path}\n")
+    if comparison:
+        click.echo(comparison.read_text(encoding="utf-8"))
+        click.echo(f"wrote {comparison}")
 
 
 if __name__ == "__main__":

@@ -201,15 +201,17 @@ class ExtractiveAnswerer:
             decision.reason = "the retrieved papers do not cover the question"
             return refusal(hits, t.closest_shown)
         # A question naming something specific (GPT-5, LoRA) is about the papers that
-        # name it, and one asking for a figure or a dataset about one that states it:
-        # the lead is the best retrieved paper that does both, or the first of these
-        # that some paper does.
+        # name it: the lead is one of them, one that states what is asked for (a
+        # figure, a dataset) if any does. Without a name, the most relevant paper
+        # leads, whatever another paper's figures.
         names = specific_names(question)
         asked = asked_for(question)
         naming = {i for i, h in enumerate(hits) if all(mentions(h.paper.text, n) for n in names)}
         stating = {i for i, r in enumerate(ranked) if any(supplies(s.sentence, asked) for s in r)}
         quotable = {i for i, r in enumerate(ranked) if r}
-        pool = (naming & stating & quotable) or (naming & quotable) or quotable
+        pool = quotable
+        if names:
+            pool = (naming & stating & quotable) or (naming & quotable) or quotable
         # The lead weighs retrieval against the best sentence's cosine (the scale
         # lead_retrieval_weight was chosen on).
         cosines = [max((s.cosine for s in r), default=0.0) for r in ranked]

@@ -3,10 +3,15 @@
 questions.py  the question file format and its validation
 metrics.py    pure per-question metrics and their aggregation per group
 report.py     pure formatting: report.json data -> report.md, CLI summary
-runner.py     run_eval: engine.ask per question, the retriever ablation, the files
+runner.py     run_eval: engine.ask per question, the retriever ablation, the files;
+              run_evals: several files, each reported apart, compared side by side
+fitting.py    logistic regression for the answerer's models (eval/fit_tuning.py)
 """
 
 from .questions import KINDS, Question, load_questions
-from .runner import MODES, EvalReport, run_eval
+from .runner import DEFAULT_SETS, MODES, EvalReport, run_eval, run_evals
 
-__all__ = ["KINDS", "MODES", "EvalReport", "Question", "load_questions", "run_eval"]
+__all__ = [
+    "DEFAULT_SETS", "KINDS", "MODES", "EvalReport", "Question", "load_questions", "run_eval",
+    "run_evals",
+]  # fmt: skip

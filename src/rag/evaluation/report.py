@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -148,6 +150,7 @@ def format_report(data: Mapping[str, Any]) -> str:
             else ""
         ),
         f"- Questions: `{data['questions_file']}`, {_counts_line(counts)}",
+        f"- Tuning: {tuning_note(data)}",
         f"- Library: `{data['store']}`, {data['papers']} papers; top-k {data['top_k']}",
         f"- Passed: {passed} of {counts.get(OVERALL, 0)} (pass rate {fmt(overall.get('pass_rate'))})",
         "",
@@ -175,6 +178,60 @@ def format_report(data: Mapping[str, Any]) -> str:
     if data.get("notes"):
         lines += ["## Notes", "", *(f"- {n}" for n in data["notes"]), ""]
     lines += ["## Definitions", "", DEFINITIONS, ""]
+    return "\n".join(lines)
+
+
+def tuning_note(data: Mapping[str, Any]) -> str:
+    """Which file the answerer's models were fitted on, and whether it is this one.
+
+    >>> tuning_note({"questions_file": "eval/blind.jsonl", "tuned_on": "eval/questions.jsonl"})
+    'fitted on `eval/questions.jsonl`; this file is held out'
+    """
+    tuned = data.get("tuned_on") or "unknown"
+    role = "the tuned file" if tuned == data.get("questions_file") else "held out"
+    return f"fitted on `{tuned}`; this file is {role}"
+
+
+# The rows of the side-by-side comparison of question files.
+COMPARED = (
+    ("hit5", f"hit@{K}"), ("recall5", f"recall@{K}"), ("mrr", "MRR"),
+    ("citation_precision", "citation precision"), ("keyword_recall", "keyword recall"),
+    ("citation_validity", "citation validity"), ("refusal_accuracy", "refusal accuracy"),
+    ("false_refusal_rate", "false refusals"), ("pass_rate", "pass rate"),
+)  # fmt: skip
+
+
+def comparison_table(reports: Sequence[Mapping[str, Any]]) -> str:
+    """One column per question file (overall metrics), the tuned file marked.
+
+    >>> print(comparison_table([{"questions_file": "q.jsonl", "tuned_on": "q.jsonl",
+    ...     "counts": {"overall": 2}, "metrics": {"overall": {"hit5": 1.0}}}]))
+    | metric | q.jsonl (tuned) |
+    |---|---|
+    | questions | 2 |
+    | hit@5 | 1.00 |
+    | recall@5 | – |
+    | MRR | – |
+    | citation precision | – |
+    | keyword recall | – |
+    | citation validity | – |
+    | refusal accuracy | – |
+    | false refusals | – |
+    | pass rate | – |
+    """
+
+    def name(data: Mapping[str, Any]) -> str:
+        tuned = data.get("tuned_on") == data["questions_file"]
+        return f"{Path(data['questions_file']).name} ({'tuned' if tuned else 'held out'})"
+
+    lines = [
+        "| metric | " + " | ".join(name(d) for d in reports) + " |",
+        "|---" * (len(reports) + 1) + "|",
+        "| questions | " + " | ".join(str(d["counts"].get(OVERALL, 0)) for d in reports) + " |",
+    ]
+    for key, label in COMPARED:
+        cells = [fmt(d["metrics"].get(OVERALL, {}).get(key)) for d in reports]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

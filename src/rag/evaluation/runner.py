@@ -29,13 +29,18 @@ from ..errors import EmptyStoreError, InputError, RagError
 from ..types import Filters, normalise_title
 from .metrics import K, ablation_metrics, aggregate, groups, retrieval_scores, score_row
 from .questions import Question, load_questions
-from .report import METRIC_LABELS, format_report, format_summary
+from .report import METRIC_LABELS, comparison_table, format_report, format_summary, tuning_note
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+# What `rag eval` runs by default: the file the answerer was tuned on, then the two
+# held-out files (written after tuning; blind.jsonl by a writer who saw no code).
+DEFAULT_SETS = tuple(
+    PROJECT_ROOT / "eval" / f for f in ("questions.jsonl", "holdout.jsonl", "blind.jsonl")
+)
 Progress = Callable[[int, int, str], None]
 
 
@@ -51,7 +56,10 @@ class EvalReport:
 
     def summary(self) -> str:
         counts = {name: len(members) for name, members in groups(self.rows).items()}
-        return format_summary(self.metrics, counts, self.backend)
+        data = json.loads(self.json_path.read_text(encoding="utf-8"))
+        return f"{data['questions_file']} ({tuning_note(data)})\n" + format_summary(
+            self.metrics, counts, self.backend
+        )
 
 
 def run_eval(
@@ -109,6 +117,7 @@ def run_eval(
         "backend": backend,
         "backends": dict(backends),
         "questions_file": _shown(path),
+        "tuned_on": engine.tuning.tuned_on,
         "store": engine.store.location,
         "papers": len(papers),
         "top_k": top_k or engine.config.top_k,
@@ -128,6 +137,32 @@ def run_eval(
     json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report_path.write_text(format_report(data), encoding="utf-8")
     return EvalReport(metrics, modes, rows, backend, results_path, report_path, json_path)
+
+
+def run_evals(
+    engine: Engine,
+    files: Sequence[Path],
+    out: Path = Path("eval/out"),
+    **options: Any,
+) -> tuple[list[EvalReport], Path | None]:
+    """run_eval for each file, into out/<file stem>/ when there are several, and a
+    side-by-side comparison (out/comparison.md) naming the file the tuning came from."""
+    files = list(files) or list(DEFAULT_SETS)
+    if len(files) == 1:
+        return [run_eval(engine, files[0], out, **options)], None
+    stems = [Path(f).stem for f in files]
+    if len(set(stems)) < len(stems):
+        raise InputError("two question files share a name: rename one, or run them one at a time")
+    reports = [run_eval(engine, f, Path(out) / stem, **options) for f, stem in zip(files, stems)]
+    data = [json.loads(r.json_path.read_text(encoding="utf-8")) for r in reports]
+    path = Path(out) / "comparison.md"
+    path.write_text(
+        f"# Eval by question file\n\nAnswerer tuning {tuning_note(data[0]).split(';')[0]}.\n\n"
+        + comparison_table(data)
+        + "\n",
+        encoding="utf-8",
+    )
+    return reports, path
 
 
 def answer_row(
