@@ -245,9 +245,17 @@ def supplies(sentence: str, asked: AskedFor | None) -> bool:
     if asked.kind == "figure":
         words = [w.removesuffix("'s") for w in asked.words]
         lowered = sentence.lower()
-        return has_figure(sentence) and (
-            not words or any(re.search(rf"\b{re.escape(_stem(w))}", lowered) for w in words)
-        )
+        if not has_figure(sentence):
+            return False
+        if not words:
+            return True
+        stems = "|".join(re.escape(_stem(w)) for w in words)
+        if asked.phrase.startswith("the number of"):
+            # A count is a number of the things counted: "64 GPUs", "1.8 trillion
+            # parameters", not a figure in a sentence that mentions them elsewhere.
+            return bool(re.search(rf"\d[\d,.]*\s*(?:[kmbt]\b|thousand|million|billion|trillion)?"
+                                  rf"\s*(?:[\w\-]+\s+){{0,2}}(?:{stems})", lowered))
+        return bool(re.search(rf"\b(?:{stems})", lowered))
     return bool(_DATASET_WORDS.search(sentence)) or any(
         _NAME.match(t) for t in re.findall(r"[A-Za-z][A-Za-z0-9\-]+", sentence)
     )
