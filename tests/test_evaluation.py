@@ -398,6 +398,26 @@ def test_fit_tuning_writes_a_tuning_file_the_engine_loads(library_store, small_q
     assert loaded.tuning == tuning
 
 
+def test_the_default_tuning_is_what_the_fit_gives_on_the_tuned_file(library_store, tmp_path):
+    """rag/tuning.py's fitted values come from eval/fit_tuning.py on the file it names:
+    refitting reproduces them (to HNSW's rare retrieval differences after a restart)."""
+    out = tmp_path / "tuning.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "eval" / "fit_tuning.py"), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+        env={**os.environ, "RAG_STORE": str(library_store)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    fitted, default = Tuning.load(out), Tuning()
+    assert fitted.tuned_on == default.tuned_on == "eval/questions.jsonl"
+    for name in ("refusal", "sentence"):
+        got, want = getattr(fitted, name), getattr(default, name)
+        assert [n for n, _ in got.weights] == [n for n, _ in want.weights]
+        assert got.bias == pytest.approx(want.bias, abs=0.05), name
+        for (_, g), (_, w) in zip(got.weights, want.weights, strict=True):
+            assert g == pytest.approx(w, abs=0.05), name
+
+
 # ------------------------------------------------------------ real runs on the library
 def _unrelated_author_pair(engine) -> tuple[str, str]:
     """Two authors of the library who share no paper, both recognised in a question."""
@@ -488,7 +508,29 @@ def test_run_eval_end_to_end(engine, small_questions, tmp_path):
 
     assert [d for d, _, _ in calls] == list(range(1, 3 + len(MODES) + 1))
     assert {t for _, t, _ in calls} == {3 + len(MODES)}
-    assert report.summary().startswith("3 questions, backend extractive: pass rate ")
+    first, second = report.summary().splitlines()[:2]
+    assert first.endswith("(fitted on `eval/questions.jsonl`; this file is held out)"), first
+    assert second.startswith("3 questions, backend extractive: pass rate ")
+    assert data["tuned_on"] == "eval/questions.jsonl"
+    assert "- Tuning: fitted on `eval/questions.jsonl`; this file is held out" in text
+
+
+def test_rag_eval_reports_several_files_apart_and_side_by_side(small_questions, library_store,
+                                                               tmp_path):  # fmt: skip
+    other = tmp_path / "other.jsonl"
+    other.write_text(small_questions.read_text(encoding="utf-8").splitlines()[0] + "\n",
+                     encoding="utf-8")  # fmt: skip
+    out = tmp_path / "multi"
+    run = run_rag("eval", "--questions", str(small_questions), "--questions", str(other),
+                  "--out", str(out), "--store", str(library_store), "--no-ablation")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for stem, n in (("small", 3), ("other", 1)):
+        data = json.loads((out / stem / "report.json").read_text(encoding="utf-8"))
+        assert data["counts"]["overall"] == n and data["tuned_on"] == "eval/questions.jsonl"
+    table = (out / "comparison.md").read_text(encoding="utf-8")
+    assert "| metric | small.jsonl (held out) | other.jsonl (held out) |" in table
+    assert "| questions | 3 | 1 |" in table
+    assert "fitted on `eval/questions.jsonl`" in table and table in run.stdout
 
 
 def test_rag_eval_cli(small_questions, library_store, tmp_path):

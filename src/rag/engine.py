@@ -397,6 +397,27 @@ class Engine:
         snap = self.snapshot
         return snap.retriever.sentences if snap.retriever else (lambda ids: {})
 
+    # ---------------------------------------------------------- LlamaIndex
+    def as_retriever(self, top_k: int | None = None, filters: Filters | None = None,
+                     mode: str | None = None):  # fmt: skip
+        """This library's retriever as a LlamaIndex BaseRetriever (one node per paper)."""
+        from .llama import PaperRetriever
+
+        return PaperRetriever(self, top_k, filters, mode)
+
+    def as_query_engine(self, llm: str | None = None, top_k: int | None = None,
+                        filters: Filters | None = None):  # fmt: skip
+        """Cited, checked answers as a LlamaIndex query engine (Response objects)."""
+        from .llama import CitedQueryEngine
+
+        return CitedQueryEngine(engine=self, llm=llm, top_k=top_k, filters=filters)
+
+    def as_chat_engine(self, llm: str | None = None, top_k: int | None = None):
+        """A LlamaIndex chat engine over this library: follow-ups use the earlier turns."""
+        from .llama import CitedChatEngine
+
+        return CitedChatEngine(self, llm, top_k)
+
     def extractive_answerer(self, tuning: Tuning | None = None) -> ExtractiveAnswerer:
         """The offline answerer over this library (with another tuning, for fitting one)."""
         snap = self.snapshot

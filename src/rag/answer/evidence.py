@@ -5,7 +5,8 @@ Two feature sets, each read by one fitted logistic model in `tuning.py`:
 - per sentence, how well it answers the question (`sentence_features`):
   ``cos``   cosine of the sentence and question vectors;
   ``role``  +1 when the sentence reports a finding, -1 for an opening background
-            sentence, else 0 (abstracts move from background to findings);
+            sentence or a pointer to code, else 0 (abstracts move from background
+            to findings);
   ``figure`` 1 when the question asks for a quantity and the sentence has a figure.
 - per question, whether the retrieved papers can answer it (`refusal_features`):
   ``sim``    the best sentence cosine over the retrieved papers;
@@ -253,8 +254,13 @@ def supplies(sentence: str, asked: AskedFor | None) -> bool:
         if asked.phrase.startswith("the number of"):
             # A count is a number of the things counted: "64 GPUs", "1.8 trillion
             # parameters", not a figure in a sentence that mentions them elsewhere.
-            return bool(re.search(rf"\d[\d,.]*\s*(?:[kmbt]\b|thousand|million|billion|trillion)?"
-                                  rf"\s*(?:[\w\-]+\s+){{0,2}}(?:{stems})", lowered))
+            return bool(
+                re.search(
+                    rf"\d[\d,.]*\s*(?:[kmbt]\b|thousand|million|billion|trillion)?"
+                    rf"\s*(?:[\w\-]+\s+){{0,2}}(?:{stems})",
+                    lowered,
+                )
+            )
         return bool(re.search(rf"\b(?:{stems})", lowered))
     return bool(_DATASET_WORDS.search(sentence)) or any(
         _NAME.match(t) for t in re.findall(r"[A-Za-z][A-Za-z0-9\-]+", sentence)
@@ -269,14 +275,21 @@ _FINDING = re.compile(
     re.IGNORECASE,
 )
 OWN_WORK = re.compile(r"\b(?:we|our|this (?:paper|work))\b", re.IGNORECASE)
+# Where to get the code or data is never an answer ("Code is available at https://...").
+_POINTER = re.compile(r"https?://|\bgithub\b|\burl\{", re.IGNORECASE)
 
 
 def role(sentence: str, position: int) -> float:
-    """+1 for a sentence reporting a finding, -1 for an opening background sentence.
+    """+1 for a sentence reporting a finding, -1 for an opening background sentence
+    or a pointer to code or data.
 
     >>> role("We show that it works.", 3), role("Deep nets are popular.", 1)
     (1.0, -1.0)
+    >>> role("Code is available at https://github.com/x/y.", 6)
+    -1.0
     """
+    if _POINTER.search(sentence):
+        return -1.0
     if _FINDING.search(sentence):
         return 1.0
     if position == 1 and not OWN_WORK.search(sentence):

@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .metrics import HARD, OVERALL, K

@@ -1,0 +1,75 @@
+"""The library as LlamaIndex components (rag/llama.py), and README's example, run
+offline with no API key: nothing may reach LlamaIndex's global Settings (OpenAI)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+from llama_index.core.base.response.schema import Response
+from llama_index.core.schema import NodeWithScore
+
+from rag.answer.prompts import CANNOT_ANSWER
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- llamaindex-example -->\s*```python\n(.*?)```", text, re.DOTALL)
+    assert match, "README has no LlamaIndex example block"
+    return match.group(1)
+
+
+def test_readme_llamaindex_example_runs_offline_without_settings(library_store, tmp_path):
+    script = tmp_path / "example.py"
+    script.write_text(
+        readme_example()
+        + "\nfrom llama_index.core import Settings\n"
+        + "assert Settings._llm is None and Settings._embed_model is None, 'Settings was used'\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env.update(RAG_STORE=str(library_store), HF_HUB_OFFLINE="1")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert "Generalizable Data-free Objective for Crafting Universal Adversarial" in lines[0]
+    assert any(re.match(r"\[1\] .+: .+", line) for line in lines), run.stdout
+
+
+def test_retriever_gives_one_node_per_paper_with_its_metadata(engine):
+    nodes = engine.as_retriever(top_k=4).retrieve("universal adversarial perturbations")
+    assert len(nodes) == 4 and all(isinstance(n, NodeWithScore) for n in nodes)
+    ids = [n.node.node_id for n in nodes]
+    assert len(set(ids)) == 4 and all(i.startswith("p_") for i in ids)
+    catalog = {p.paper_id: p for p in engine.papers()}
+    for n in nodes:
+        assert n.node.metadata["title"] == catalog[n.node.node_id].title
+    assert [n.score for n in nodes] == sorted((n.score for n in nodes), reverse=True)
+
+
+def test_query_engine_response_carries_citations_and_refusals(engine):
+    qe = engine.as_query_engine()
+    response = qe.query("What does sharpness-aware minimization minimize?")
+    assert isinstance(response, Response) and not response.metadata["refused"]
+    cited = response.metadata["citations"]
+    assert cited and all(c["snippet"] and c["support"] is not None for c in cited)
+    assert {c["paper_id"] for c in cited} <= {n.node.node_id for n in response.source_nodes}
+    refused = qe.query("What did the Zorblax-9 model score on WikiText-103?")
+    assert refused.metadata["refused"] and refused.response.startswith(CANNOT_ANSWER)
+
+
+def test_chat_engine_answers_a_follow_up_from_the_previous_papers(engine):
+    chat = engine.as_chat_engine()
+    first = chat.chat("Which paper introduces white-box transformers via sparse rate reduction?")
+    follow = chat.chat("What did they find?")
+    previous = {c["paper_id"] for c in first.metadata["citations"]}
+    assert previous and {c["paper_id"] for c in follow.metadata["citations"]} <= previous
+    assert follow.response != first.response
+    assert [m.role.value for m in chat.chat_history] == ["user", "assistant"] * 2
+    assert "".join(chat.stream_chat("What did they find?").response_gen)
+    chat.reset()
+    assert chat.chat_history == []
