@@ -134,9 +134,12 @@ def _squashed(text: str) -> str:
 # What kind of thing a question asks for, by its interrogative (the answer types
 # of TREC-style question answering): a quantity needs a figure, a dataset needs a
 # named dataset. Anything else is answered by meaning alone.
+# The interrogative that opens the question or one of its clauses sets the answer
+# type: "How can one estimate how much data a task needs?" asks for a method.
+_CLAUSE_START = r"(?:^|[,;:]\s*|\band\s+|\bbut\s+)\W*(?:(?:and|but|so|then)\s+)?"
 _QUANTITY = re.compile(
-    r"\bhow\s+(?:many|much)\b"
-    r"|\b(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?(?:\S+\s+){0,2}?"
+    _CLAUSE_START + r"(?:by\s+)?how\s+(?:many|much)\b"
+    r"|" + _CLAUSE_START + r"(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?(?:\S+\s+){0,2}?"
     r"(?:number|percentage|percent|fraction|proportion|share|ratio|count|amount|speed-?up"
     r"|accuracy|score)\b",
     re.IGNORECASE,
@@ -194,6 +197,8 @@ def asked_for(question: str) -> AskedFor | None:
     >>> asked_for("What dataset did they evaluate on?").kind
     'dataset'
     >>> asked_for("Which method is fastest?") is None
+    True
+    >>> asked_for("How can one estimate how much data a task needs?") is None
     True
     """
     if _DATASET.search(question):
