@@ -52,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             refusal_y.append(int(q.answerable))
         if q.kind not in ("factoid", "numeric") or not q.answer_keywords:
             continue
-        query = engine.retrieve(q.question).query
+        plan = engine.retrieve(q.question).plan
         for title in q.gold_titles:
             paper = by_title.get(normalise_title(title))
             if paper is None:
                 continue
-            for scored in answerer.best_sentences(query, [Hit(paper, 1.0, paper.text)])[0]:
+            for scored in answerer.best_sentences(plan, [Hit(paper, 1.0, paper.text)])[0]:
                 text = " ".join(scored.sentence.split()).casefold()
                 positive = any(" ".join(k.split()).casefold() in text for k in q.answer_keywords)
                 sentence_x.append([scored.features[n] for n in SENTENCE_FEATURES])

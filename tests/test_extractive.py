@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 
 from rag.answer.evidence import mentions, role, specific_names
-from rag.answer.extractive import ExtractiveAnswerer, lead_paper, requested_count
+from rag.answer.extractive import ExtractiveAnswerer, lead_paper
 from rag.answer.followup import Turn
 from rag.answer.prompts import CANNOT_ANSWER
 from rag.errors import NoMatchError
 from rag.keyword import KeywordIndex, TermTable
+from rag.query import plan_of, requested_count
 from rag.sentences import split_sentences
 from rag.tuning import Tuning
 from rag.types import Hit, Paper
@@ -33,13 +34,13 @@ QUANT = Paper.create(
 
 
 CARD = Paper.create(
-    "The Zeta-3 System Card",
-    "Large models are increasingly deployed. Zeta-3 is a unified system with a router "
-    "that picks a fast or a deep model. We evaluate Zeta-3 on coding and writing tasks.",
+    "The ZetaLM-3 System Card",
+    "Large models are increasingly deployed. ZetaLM-3 is a unified system with a router "
+    "that picks a fast or a deep model. We evaluate ZetaLM-3 on coding and writing tasks.",
 )
 SCALED = Paper.create(
-    "Scaling Zeta-3",
-    "Language models keep growing. Zeta-3 has 1.8 trillion parameters and was trained "
+    "Scaling ZetaLM-3",
+    "Language models keep growing. ZetaLM-3 has 1.8 trillion parameters and was trained "
     "on 40 trillion tokens. We show that its router halves the cost.",
 )
 PAPERS = (SAM, QUANT, CARD, SCALED)
@@ -120,10 +121,9 @@ def test_acronyms_match_their_spelled_out_form():
 
 
 def test_list_question_gives_one_line_per_paper(answerer):
+    question = "Which papers propose sharpness-aware minimization or post-training quantization?"
     text = answerer.answer(
-        "Which papers propose sharpness-aware minimization or post-training quantization?",
-        [Hit(SAM, 1.0, ""), Hit(QUANT, 0.95, "")],
-        list_question=True,
+        plan_of(question, list_question=True), [Hit(SAM, 1.0, ""), Hit(QUANT, 0.95, "")]
     )
     lines = text.splitlines()
     assert len(lines) == 2 and all(line.startswith("- ") for line in lines)
@@ -132,8 +132,8 @@ def test_list_question_gives_one_line_per_paper(answerer):
 def test_a_list_member_that_names_the_topic_is_cited_whatever_its_score(answerer):
     question = "Which papers study sharpness-aware minimization or post-training quantization?"
     low = [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")]
-    assert "[2]" not in answerer.answer(question, low, list_question=True)
-    text = answerer.answer(question, low, list_question=True, named=[QUANT.paper_id])
+    assert "[2]" not in answerer.answer(plan_of(question, list_question=True), low)
+    text = answerer.answer(plan_of(question, list_question=True), low, named=[QUANT.paper_id])
     assert "[2]" in text and "[1]" not in text, text
 
 
@@ -153,7 +153,9 @@ def test_a_question_that_says_how_many_papers_gets_that_many(answerer):
     assert requested_count("Which papers use two GPUs?") is None  # a count of something else
     # QUANT scores far below SAM: a plain list would keep SAM alone.
     question = "What two papers propose sharpness-aware minimization or post-training quantization?"
-    text = answerer.answer(question, [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")], list_question=True)
+    text = answerer.answer(
+        plan_of(question, list_question=True), [Hit(SAM, 1.0, ""), Hit(QUANT, 0.5, "")]
+    )
     assert "[1]" in text and "[2]" in text and len(text.splitlines()) == 2, text
 
 
@@ -236,14 +238,14 @@ def test_unreachable_llm_falls_back_to_extractive(engine):
 # ------------------------------------------------- answers that answer (issue 16)
 def test_a_quantity_the_abstract_lacks_is_said_to_be_missing(answerer):
     """Nearby sentences about the thing asked of are no answer to "how many"."""
-    text = answerer.answer("How many parameters does Zeta-3 have?", hits(CARD, SAM))
+    text = answerer.answer("How many parameters does ZetaLM-3 have?", hits(CARD, SAM))
     assert text.startswith(CANNOT_ANSWER), text
     assert "The abstract of [1] does not give the number of parameters." in text
     assert answerer.decision.reason.startswith("the abstract does not give")
 
 
 def test_a_quantity_is_quoted_from_the_paper_that_names_the_thing(answerer):
-    text = answerer.answer("How many parameters does Zeta-3 have?", hits(CARD, SCALED))
+    text = answerer.answer("How many parameters does ZetaLM-3 have?", hits(CARD, SCALED))
     first = split_sentences(text)[0]
     assert "1.8 trillion parameters" in first and first.endswith("[2]."), text
 
@@ -292,7 +294,7 @@ def test_papers_the_user_chose_are_answered_from_not_refused(embedder):
 
 
 def test_a_follow_up_never_repeats_the_previous_answer(answerer):
-    first = answerer.answer("What does Zeta-3's router do?", hits(CARD))
+    first = answerer.answer("What does ZetaLM-3's router do?", hits(CARD))
     again = answerer.answer("What else does it do?", hits(CARD), said=first, chosen=True)
     said = {s.rstrip(" .") for s in split_sentences(first)}
     assert not said & {s.rstrip(" .") for s in split_sentences(again)}, (first, again)

@@ -14,7 +14,8 @@ import pytest
 from rag.authors import AuthorIndex, NameKey, fold
 from rag.errors import InputError, NoMatchError
 from rag.filters import combine, from_question, parse_years, to_where
-from rag.retrieval import coverage, group_by_paper, is_list_question, rrf, topic_phrase
+from rag.query import is_list_question, topic_phrase
+from rag.retrieval import coverage, group_by_paper, rrf
 from rag.sentences import split_sentences
 from rag.types import Filters, normalise_title
 
@@ -284,8 +285,8 @@ def test_expansion_terms_count_toward_keyword_coverage(engine):
     retriever = engine.snapshot.retriever
     question = "Why can test accuracy jump long after the training data is fit?"
     (term,) = retriever.keyword.terms("grokking")
-    says = next(p for p, terms in retriever._doc_terms.items() if term in terms)
-    other = next(p for p, terms in retriever._doc_terms.items() if term not in terms)
+    says = next(p for p in retriever.catalog if term in retriever.terms.paper_terms(p))
+    other = next(p for p in retriever.catalog if term not in retriever.terms.paper_terms(p))
 
     def keyword_scores(expansion):
         candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (says, other)]

@@ -6,7 +6,6 @@ abstract still says which paper it comes from, to the embedder and to BM25.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from .types import Chunk, Paper
@@ -39,10 +38,3 @@ def chunk_paper(paper: Paper, chunk_size: int = 320, chunk_overlap: int = 48) ->
         )
         for i, piece in enumerate(pieces)
     ]
-
-
-def chunk_papers(
-    papers: Iterable[Paper], chunk_size: int = 320, chunk_overlap: int = 48
-) -> Iterator[Chunk]:
-    for paper in papers:
-        yield from chunk_paper(paper, chunk_size, chunk_overlap)

@@ -11,7 +11,6 @@ snapshot and swaps it in, so a query in flight never sees a half-built index.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,54 +27,14 @@ from .config import Config
 from .embedding import Embedder, shared_embedder
 from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreError
 from .glossary import Glossary
-from .retrieval import Retriever, is_list_question
+from .query import HAS_WORD, QueryPlan, analyse, only_stop_words
+from .retrieval import Retriever
 from .store import Store, remove_store_files
 from .tuning import Tuning
 from .types import Answer, Filters, Hit, Paper
 
-_HAS_WORD = re.compile(r"[^\W_]{2,}")
-_WORD = re.compile(r"[^\W_]+")
-# Questions asking how or why something works, or whether it does, want prose.
-_HOW_WHY = re.compile(r"^\W*(?:how|why|is|are|does|do|did|can|could|should|was|were)\b", re.I)
-
 Event = str | Answer  # ask_stream yields text pieces, then the final Answer
-
-
-def _only_stop_words(question: str, also: frozenset[str] = frozenset()) -> bool:
-    """Whether every word is one the keyword index drops (BM25's English stop words),
-    or one of `also`.
-
-    >>> _only_stop_words("the of and?"), _only_stop_words("what is IBP?")
-    (True, False)
-    """
-    from bm25s.stopwords import STOPWORDS_EN
-
-    words = _WORD.findall(question.lower())
-    return bool(words) and all(word in STOPWORDS_EN or word in also for word in words)
-
-
-# Words that ask for papers without saying what about: with the filters taken out,
-# "list all papers by X" and "what has X published?" leave only these.
-_REQUEST_WORDS = frozenset(
-    "paper papers work works worked working article articles publication publications "
-    "study studies studied research researched topic topics area areas kind kinds "
-    "interest interests interested focus focuses contribution contributions "
-    "list show find give tell me us you please can could would library all any every "
-    "what which who whose has have had did does do wrote written published publish write "
-    "authored looking look in on are is there here i m s".split()  # i m s: "I'm", "X's"
-)
 LISTING_MAX = 50  # most papers a filter-only question lists, newest first
-
-
-def is_listing(topic: str) -> bool:
-    """Whether the question, once its filters are taken out, asks for no topic.
-
-    >>> [is_listing(t) for t in ("", "papers", "Which papers?", "What did write?")]
-    [True, True, True, True]
-    >>> is_listing("papers on diffusion"), is_listing("What is grokking?")
-    (False, False)
-    """
-    return not _HAS_WORD.search(topic) or _only_stop_words(topic, _REQUEST_WORDS)
 
 
 @dataclass(frozen=True)
@@ -89,15 +48,26 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """What retrieval did for a question: the hits and how they were found."""
+    """What retrieval did for a question: the hits, and the plan they were found by."""
 
     hits: list[Hit]
-    query: str  # the text actually searched (filters and follow-up applied)
-    filters: Filters
-    list_question: bool
+    plan: QueryPlan
     latency_s: float
     notes: list[str] = field(default_factory=list)
-    listing: bool = False  # the filters are the whole question: every paper they allow
+    listing: bool = False  # every paper the filters (or a follow-up's papers) allow
+
+    @property
+    def query(self) -> str:
+        """The text actually searched (filters and follow-up applied)."""
+        return self.plan.search_text
+
+    @property
+    def filters(self) -> Filters:
+        return self.plan.filters
+
+    @property
+    def list_question(self) -> bool:
+        return self.listing or self.plan.list_question
 
 
 class Engine:
@@ -229,38 +199,26 @@ class Engine:
             raise EmptyStoreError(
                 f"the library at {self.store.location} is empty: run `rag ingest` first"
             )
-        recognised, topic = filtering.from_question(question, snap.authors, snap.categories)
-        person = None if recognised.authors else filtering.unknown_person(topic)
-        if person and not (filters and filters.authors):
-            close = snap.authors.closest(person)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            raise NoMatchError(
-                f"no author named {person} in the library{hint}: check the spelling "
-                "or see `rag papers`"
-            )
-        active = filtering.combine(filters or Filters(), recognised)
+        plan = analyse(question, snap.authors, snap.categories, filters)
+        active = plan.filters
         allowed, notes = self._allowed(active, snap)
         if prefer:
             allowed = set(prefer) if allowed is None else (allowed & set(prefer)) or allowed
-        if allowed is not None and is_listing(topic):
+        if allowed is not None and plan.no_topic:
             hits, more = self._listing(allowed, snap)
             elapsed = time.perf_counter() - started
-            return Retrieval(hits, question, active, True, elapsed, notes + more, listing=True)
-        query = topic if _HAS_WORD.search(topic) and len(topic.split()) >= 2 else question
-        # "X's work on Y", "what has X published about Y": the person's papers on Y.
-        by_author = bool(active.authors) and not _HOW_WHY.match(topic)
-        list_q = is_list_question(question) or is_list_question(topic) or by_author
+            return Retrieval(hits, plan, elapsed, notes + more, listing=True)
         where = filtering.to_where(active, set(prefer) & allowed if prefer and allowed else allowed)
-        k = top_k or self.config.top_k
         hits = snap.retriever.search(
-            query,
+            plan.search_text,
             mode=mode or self.config.retriever,
-            k=k,
+            k=top_k or self.config.top_k,
             where=where,
             allowed=allowed,
-            list_question=list_q,
+            list_question=plan.list_question,
+            topic=plan.topic_phrase if plan.list_question else None,
         )
-        return Retrieval(hits, query, active, list_q, time.perf_counter() - started, notes)
+        return Retrieval(hits, plan, time.perf_counter() - started, notes)
 
     @staticmethod
     def _listing(allowed: set[str], snap: Snapshot) -> tuple[list[Hit], list[str]]:
@@ -306,9 +264,9 @@ class Engine:
                 f"the question is {len(question):,} characters long; the limit is "
                 f"{self.config.max_question_chars:,} (RAG_MAX_QUESTION_CHARS): shorten it"
             )
-        if not _HAS_WORD.search(question):
+        if not HAS_WORD.search(question):
             raise InputError("the question has no words to search for: ask about a topic")
-        if _only_stop_words(question):
+        if only_stop_words(question):
             raise InputError(
                 f"the question has only common words ({question[:60]}): ask about a topic"
             )
@@ -448,15 +406,17 @@ class Engine:
             # Score sentences against the topic: author names and years were
             # applied as filters and appear in no sentence.
             named = [h.paper.paper_id for h in retrieval.hits if h.scores.get("topic")]
+            plan = retrieval.plan
+            if turn:  # scored against the follow-up's own words
+                plan = replace(plan, topic=turn.question)
             return answerer.stream(
-                turn.question if turn else retrieval.query,
+                plan,
                 retrieval.hits,
-                retrieval.list_question,
-                retrieval.listing,
+                listing=retrieval.listing,
                 named=named,
                 said=turn.said if turn else "",
                 # The user named the papers: by author, or by referring back to them.
-                chosen=turn is not None or bool(retrieval.filters.authors),
+                chosen=turn is not None or plan.about_people,
             )
         return answerer.stream(question, retrieval.hits)
 

@@ -38,66 +38,7 @@ LIST_MAX = 12  # most papers a "which papers ..." question returns
 # the best one (scores are cosine-like, in [0, 1]).
 LIST_RELATIVE_CUT = 0.80
 
-# The things a question can ask for several of: "which papers", "what defenses",
-# "which optimization algorithms did ...", "what explanations have been proposed".
-_PLURAL_KINDS = (
-    r"(?:papers|works|studies|articles|methods|approaches|algorithms|techniques|models"
-    r"|defenses|attacks|problems|explanations|results|findings|architectures)"
-)
-_LIST_QUESTION = re.compile(
-    rf"^\s*(?:which|what)\s+(?:[\w-]+\s+){{0,3}}?{_PLURAL_KINDS}\b"
-    rf"|\b(?:list|all|any|both|two|three|several)\s+(?:of\s+the\s+)?{_PLURAL_KINDS}\b"
-    r"|\bpapers\s+(?:that|which|on|about)\b"
-    r"|\bwhich\s+are\s+they\b",
-    re.IGNORECASE,
-)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# "Which papers study grokking?", "list papers on model merging": a list question
-# whose subject is a short named topic rather than a description.
-_TOPIC_LIST = re.compile(
-    r"^\s*(?:(?:which|what)\s+|(?:please\s+)?(?:list|show|find|give)\s+(?:me\s+)?)?"
-    r"(?:all\s+)?(?:the\s+)?(?:papers|works?|studies|articles|research|publications)\s+"
-    r"(?:(?:are\s+there|do\s+you\s+have|in\s+the\s+library)\s+)?"
-    r"(?:(?:that|which)\s+)?"
-    r"(?:(?:study|examine|investigate|explore|analy[sz]e|discuss|address|tackle|propose"
-    r"|introduce|use|apply|employ|evaluate|cover|mention|concern)(?:s|es|d|ed)?\s+"
-    r"|(?:deals?|focus(?:es)?|(?:are|is))\s+)?"
-    r"(?:(?:about|on|of|with|regarding|concerning)\s+)?"
-    r"(?P<topic>[^,;:?!.]+?)\s*[?.!]*\s*$",
-    re.IGNORECASE,
-)
-_CLAUSE = re.compile(r"\b(?:how|why|what|whether|when|where|which|that|who)\b", re.IGNORECASE)
-TOPIC_MAX_WORDS = 4  # a longer subject is a description, matched by meaning instead
-
-
-def topic_phrase(question: str) -> str | None:
-    """The named topic of a "which papers study X?" question, or None.
-
-    >>> topic_phrase("Which papers study grokking?"), topic_phrase("Papers on model merging")
-    ('grokking', 'model merging')
-    >>> topic_phrase("Which papers are about loss of plasticity?")
-    'loss of plasticity'
-    >>> topic_phrase("Which papers explain why accuracy jumps long after the fit?") is None
-    True
-    """
-    match = _TOPIC_LIST.match(question)
-    if not match:
-        return None
-    topic = match.group("topic").strip()
-    if _CLAUSE.search(topic) or len(topic.split()) > TOPIC_MAX_WORDS:
-        return None
-    return topic
-
-
-def is_list_question(question: str) -> bool:
-    """'Which papers ...' style questions want every matching paper.
-
-    >>> is_list_question("Which papers study sparse rate reduction?")
-    True
-    >>> is_list_question("What does SAM minimise?")
-    False
-    """
-    return bool(_LIST_QUESTION.search(question))
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
@@ -233,8 +174,10 @@ class Retriever:
         where: dict | None = None,
         allowed: set[str] | None = None,
         list_question: bool = False,
+        topic: str | None = None,
     ) -> list[Hit]:
-        """Papers for the query, best first, one hit per paper."""
+        """Papers for the query, best first, one hit per paper. `topic`: the short
+        named topic of a list question (QueryPlan.topic_phrase), if it has one."""
         vector = self.embedder.embed_one(query) if mode != "bm25" else None
         pool = _Pool()
         if vector is not None:
@@ -274,7 +217,7 @@ class Retriever:
             else:
                 candidates = self.rerank(query, vector, pooled)
             score_key = "rerank"
-        keep = self._cut(query, candidates, score_key, k, list_question)
+        keep = self._cut(topic, candidates, score_key, k, list_question)
         return [self._hit(c, c.scores[score_key]) for c in keep]
 
     def _candidates(self, pool: _Pool) -> list[Candidate]:
@@ -327,7 +270,7 @@ class Retriever:
         moved = vector + FEEDBACK_WEIGHT * np.mean(picked, axis=0)
         return moved / np.linalg.norm(moved)
 
-    def _naming(self, query: str, candidates: list[Candidate]) -> set[str]:
+    def _naming(self, topic: str | None, candidates: list[Candidate]) -> set[str]:
         """Candidates whose title or abstract names the question's topic as a phrase.
 
         For "which papers study grokking?" a paper that says "grokking" is a member
@@ -336,7 +279,6 @@ class Retriever:
         on the keyword index's stemmed terms, in order ("losing plasticity" is not
         "loss of plasticity"); a paper that words it otherwise is left to its score.
         """
-        topic = topic_phrase(query)
         phrase = self.keyword.terms(topic) if topic else []
         if not phrase:
             return set()
@@ -350,14 +292,14 @@ class Retriever:
         return named
 
     def _cut(
-        self, query: str, candidates: list[Candidate], key: str, k: int, list_question: bool
+        self, topic: str | None, candidates: list[Candidate], key: str, k: int, list_question: bool
     ) -> list[Candidate]:
         """The top k; for a list question every paper near the best one or naming
         its topic (at most LIST_MAX), in score order, at least k."""
         if not list_question or key != "rerank" or not candidates:
             return candidates[:k]
         best = candidates[0].scores[key]
-        named = self._naming(query, candidates)
+        named = self._naming(topic, candidates)
         members = [
             c
             for c in candidates

@@ -569,10 +569,6 @@ class Store:
                 )
         return out
 
-    def matching_ids(self, where: dict[str, Any]) -> set[str]:
-        """Paper ids whose chunks satisfy a where clause."""
-        return {row["metadata"]["paper_id"] for row in self._iter_rows(["metadatas"], where=where)}
-
     # ---------------------------------------------------------------- plumbing
     def _call(self, fn, *args, **kwargs):
         try:

@@ -329,6 +329,7 @@ def known_name(name: str, stats: TermStats) -> bool:
 
 def refusal_features(
     question: str,
+    names: Sequence[str],
     question_terms: Sequence[str],
     paper_ids: Sequence[str],
     paper_texts: Sequence[str],
@@ -336,12 +337,13 @@ def refusal_features(
     stats: TermStats,
     glossary: Glossary | None = None,
 ) -> dict[str, float]:
-    """The refusal model's features (see the module docstring); papers best first."""
+    """The refusal model's features (see the module docstring); papers best first;
+    `names`: the question's specific names (QueryPlan.names)."""
     glossary = glossary or Glossary()
     unique = list(dict.fromkeys(question_terms))
     top_ids, top_texts = paper_ids[:TOP_PAPERS], paper_texts[:TOP_PAPERS]
     cover = max((coverage(unique, stats.paper_terms(p), stats.idf) for p in top_ids), default=0.0)
-    names = specific_names(question)
+    names = list(names)
     names += [n for n in glossary.spelled_out_in(question) if n not in names]
     joined = " ".join(top_texts)
     missing = [n for n in names if not (mentions(joined, n) or glossary.spells(n, joined))]

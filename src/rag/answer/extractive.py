@@ -15,13 +15,13 @@ of `evidence.py`:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..glossary import Glossary
+from ..query import QueryPlan, plan_of
 from ..tuning import Tuning
 from ..types import Hit
 from .citations import SentenceLookup
@@ -29,34 +29,12 @@ from .evidence import (
     OWN_WORK,
     AskedFor,
     TermStats,
-    asked_for,
     mentions,
     refusal_features,
     sentence_features,
-    specific_names,
     supplies,
 )
 from .prompts import CANNOT_ANSWER
-
-_COUNTS = {"both": 2, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_REQUESTED = re.compile(
-    r"^\s*(?:which|what)\s+(both|two|three|four|five|six|[2-6])\b"
-    r"|\b(both|two|three|four|five|six|[2-6])\s+(?:papers|works|studies|articles)\b",
-    re.IGNORECASE,
-)
-
-
-def requested_count(question: str) -> int | None:
-    """How many papers the question asks for, when it says so.
-
-    >>> requested_count("What two defenses did she co-author?"), requested_count("Which papers?")
-    (2, None)
-    """
-    match = _REQUESTED.search(question)
-    if not match:
-        return None
-    word = (match.group(1) or match.group(2)).lower()
-    return _COUNTS.get(word) or int(word)
 
 
 @dataclass(frozen=True)
@@ -98,9 +76,8 @@ class ExtractiveAnswerer:
 
     def stream(
         self,
-        question: str,
+        plan: QueryPlan,
         hits: Sequence[Hit],
-        list_question: bool = False,
         listing: bool = False,
         named: Sequence[str] = (),
         said: str = "",
@@ -109,19 +86,20 @@ class ExtractiveAnswerer:
         if listing:
             text = self.listing(hits)
         else:
-            text = self.answer(question, hits, list_question, named, said, chosen)
+            text = self.answer(plan, hits, named, said, chosen)
         # Stream word by word so front ends behave the same for every backend.
         words = text.split(" ")
         for i, word in enumerate(words):
             yield word if i == 0 else " " + word
 
     # ------------------------------------------------------------- scoring
-    def best_sentences(self, question: str, hits: Sequence[Hit]) -> list[list[Scored]]:
+    def best_sentences(self, plan: QueryPlan | str, hits: Sequence[Hit]) -> list[list[Scored]]:
         """Per hit, its sentences scored by the sentence model, best first."""
+        plan = plan if isinstance(plan, QueryPlan) else plan_of(plan)
         if not hits:
             return []
-        q = self._embed_one(question)
-        asked = asked_for(question)
+        q = self._embed_one(plan.search_text)
+        asked = plan.asked
         lookup = self._sentences([h.paper.paper_id for h in hits])
         model = self.tuning.sentence
         ranked: list[list[Scored]] = []
@@ -137,11 +115,13 @@ class ExtractiveAnswerer:
             ranked.append(sorted(scored, key=lambda s: -s.score))
         return ranked
 
-    def assess(self, question: str, hits: Sequence[Hit], ranked: list[list[Scored]]) -> Decision:
+    def assess(self, plan: QueryPlan, hits: Sequence[Hit], ranked: list[list[Scored]]) -> Decision:
         """The refusal model's features and p(answerable) for these hits."""
         best_cos = max((s.cosine for r in ranked for s in r), default=0.0)
+        question = plan.search_text
         features = refusal_features(
             question,
+            plan.names,
             self._stats.terms_of([question])[0],
             [h.paper.paper_id for h in hits],
             [h.paper.text for h in hits],
@@ -173,23 +153,25 @@ class ExtractiveAnswerer:
 
     def answer(
         self,
-        question: str,
+        plan: QueryPlan | str,
         hits: Sequence[Hit],
-        list_question: bool = False,
         named: Sequence[str] = (),
         said: str = "",
         chosen: bool = False,
     ) -> str:
-        """The answer text. `named`: ids of hits that name a list question's topic
+        """The answer text for a question's plan (or a question with no filters).
+        `named`: ids of hits that name a list question's topic
         (members whatever their score); `said`: the previous answer, whose sentences
         are not repeated; `chosen`: the hits are papers the user chose (an author's,
         or those a follow-up refers to), so the refusal model is not consulted and
         what they lack is said instead."""
         t = self.tuning
-        ranked = self.best_sentences(question, hits)
+        plan = plan if isinstance(plan, QueryPlan) else plan_of(plan)
+        list_question = plan.list_question
+        ranked = self.best_sentences(plan, hits)
         if said:
             ranked = [[s for s in r if s.sentence.rstrip(".!? ") not in said] for r in ranked]
-        self.decision = decision = self.assess(question, hits, ranked)
+        self.decision = decision = self.assess(plan, hits, ranked)
         tops = [r[0].score if r else 0.0 for r in ranked]
         named_ix = [i for i, h in enumerate(hits) if list_question and h.paper.paper_id in named]
         if chosen and said and not any(tops):
@@ -204,8 +186,7 @@ class ExtractiveAnswerer:
         # name it: the lead is one of them, one that states what is asked for (a
         # figure, a dataset) if any does. Without a name, the most relevant paper
         # leads, whatever another paper's figures.
-        names = specific_names(question)
-        asked = asked_for(question)
+        names, asked = plan.names, plan.asked
         naming = {i for i, h in enumerate(hits) if all(mentions(h.paper.text, n) for n in names)}
         stating = {i for i, r in enumerate(ranked) if any(supplies(s.sentence, asked) for s in r)}
         quotable = {i for i, r in enumerate(ranked) if r}
@@ -217,10 +198,8 @@ class ExtractiveAnswerer:
         cosines = [max((s.cosine for s in r), default=0.0) for r in ranked]
         candidates = [cosines[i] if i in pool else 0.0 for i in range(len(hits))]
         lead = lead_paper(hits, candidates, t.lead_retrieval_weight)
-        wanted = requested_count(question)
-        if wanted:
-            keep = [i for i in range(len(hits)) if ranked[i]][:wanted]
-            list_question = True
+        if plan.count:
+            keep = [i for i in range(len(hits)) if ranked[i]][: plan.count]
         else:
             keep = _cited_papers(hits, tops, lead, list_question, named_ix, t)
         if not keep:
