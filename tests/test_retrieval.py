@@ -384,3 +384,19 @@ def test_expansion_terms_are_the_same_in_every_process(library_store):
         )  # fmt: skip
         runs.append(done.stdout.splitlines())
     assert len(runs[0]) > 100 and any(runs[0]) and runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    "question, year",
+    [
+        ("Can patients discontinue methadone treatment in 2001 without relapse?", None),
+        ("Did the accuracy of GPT models improve in 2023?", None),
+        ("Which papers in 2023 study diffusion?", 2023),
+        ("What did Sam Buchanan publish in 2024?", 2024),
+        ("Show me the papers from 2019", 2019),
+        ("2023", 2023),
+    ],
+)
+def test_a_year_is_a_filter_only_when_the_question_asks_for_papers(question, year):
+    filters, _ = from_question(question, INDEX, [])
+    assert filters.since == year and filters.until == year

@@ -48,11 +48,28 @@ _CATEGORY = re.compile(
 )
 
 
+# A year after "in" is a filter only in a question that asks for papers ("papers in
+# 2023", "what did X publish in 2024?"); in a statement or a claim ("... discontinued
+# methadone treatment in 2001") it is part of what is asked about.
+_ASKS_FOR_PAPERS = re.compile(
+    r"\b(?:papers?|works?|articles?|publications?|publish(?:ed)?|wrote|written|authored)\b",
+    re.IGNORECASE,
+)
+
+
 def parse_years(question: str) -> tuple[int | None, int | None, str]:
-    """Year range mentioned in the question, and the question without it."""
+    """Year range mentioned in the question, and the question without it.
+
+    >>> parse_years("Patients discontinued methadone treatment in 2001.")[:2]
+    (None, None)
+    >>> parse_years("Which papers in 2023 study diffusion?")[:2]
+    (2023, 2023)
+    """
     for pattern, kind in _YEAR_PATTERNS:
         match = re.search(pattern, question, flags=re.IGNORECASE)
         if not match:
+            continue
+        if kind == "in" and match.start() > 0 and not _ASKS_FOR_PAPERS.search(question):
             continue
         years = [int(y) for y in match.groups() if y]
         rest = _remove(question, match)
