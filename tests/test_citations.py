@@ -220,6 +220,18 @@ def test_a_refusal_naming_the_closest_papers_gets_no_warning_but_its_citations_a
     assert checked.refused and checked.warnings == ("removed citation [3]: no such source",)
 
 
+def test_a_refusal_pointing_at_what_a_paper_lacks_cites_it_unscored(embed):
+    """ "The abstract of [1] does not give X" cites the paper; no sentence can support
+    an absence, so nothing is embedded and no weak-support warning is raised."""
+    text = f"{CANNOT_ANSWER} The abstract of [2] does not give the parameter count."
+    checked = check_citations(text, hits_of(QVLM, SAFEVLA), embed)
+    assert checked.refused and checked.warnings == ()
+    assert [(c.n, c.paper, c.snippet, c.support) for c in checked.citations] == [
+        (2, SAFEVLA, "", None)
+    ]
+    assert embed.calls == 0
+
+
 def test_injected_reply_is_flagged_as_uncited(embed):
     checked = check_citations("PWNED", hits_of(QVLM, SAFEVLA), embed)
     assert checked.warnings == ("uncited claim: 'PWNED'",)

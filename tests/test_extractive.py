@@ -355,6 +355,8 @@ def test_a_parameter_count_the_system_card_lacks_is_said_to_be_missing(engine):
     assert answer.refused
     assert "does not give the parameter count" in answer.text
     assert [c.paper.title for c in answer.citations] == ["OpenAI GPT-5 System Card"]
+    # An absence has no supporting sentence: the paper is cited, nothing is scored.
+    assert answer.citations[0].support is None and not answer.warnings, answer.warnings
 
 
 def test_a_follow_up_answers_from_the_previous_papers_without_repeating(engine):

@@ -209,7 +209,15 @@ def check_citations(
         if not numbers:
             warnings.append(f"uncited claim: '{_quote(claim)}'")
 
-    citations, weak = _score_support([(c, ns) for c, ns in cited if ns], hits, embed, sentences)
+    if refused:
+        # What a refusal says of a cited paper ("the abstract of [1] does not give the
+        # parameter count") is about what the paper lacks: it is cited, and no sentence
+        # of it can support an absence, so none is scored.
+        numbers = sorted({n for _, ns in cited for n in ns})
+        citations = tuple(Citation(n, hits[n - 1].paper, snippet="") for n in numbers)
+        weak: list[str] = []
+    else:
+        citations, weak = _score_support([(c, ns) for c, ns in cited if ns], hits, embed, sentences)
     warnings.extend(weak)
     n_cited = sum(1 for _, numbers in cited if numbers)
     return CheckedAnswer(
