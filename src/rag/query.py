@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from . import filters as filtering
 from .answer.evidence import AskedFor, asked_for, specific_names
-from .answer.followup import refers_back
 from .authors import AuthorIndex
 from .errors import NoMatchError
 from .types import Filters
@@ -163,17 +162,11 @@ class QueryPlan:
     topic_phrase: str | None = None  # a short named topic ("grokking")
     asked: AskedFor | None = None  # the kind of thing asked for: a figure, a dataset
     names: tuple[str, ...] = ()  # specific names a paper answering it must mention
-    refers_back: bool = False  # leans on an earlier turn ("what did they find?")
 
     @property
     def no_topic(self) -> bool:
         """Only filters or request words ("papers by X", "what has X worked on?")."""
         return is_listing(self.topic)
-
-    @property
-    def listing(self) -> bool:
-        """Every paper the filters allow, newest first."""
-        return bool(self.filters) and self.no_topic
 
     @property
     def search_text(self) -> str:
@@ -208,7 +201,6 @@ def plan_of(question: str, filters: Filters = Filters(), topic: str | None = Non
         "topic_phrase": topic_phrase(topic) or topic_phrase(question),
         "asked": asked_for(topic),
         "names": tuple(specific_names(topic)),
-        "refers_back": refers_back(question),
     }  # fmt: skip
     return QueryPlan(**{**values, **overrides})
 

@@ -144,13 +144,11 @@ _QUANTITY = re.compile(
     r"|accuracy|score)\b",
     re.IGNORECASE,
 )
-_DATASET = re.compile(
-    r"\b(?:what|which)\s+(?:\S+\s+){0,2}?(?:datasets?|benchmarks?|corpus|corpora|data\s+sets?)\b",
-    re.IGNORECASE,
-)
+_DATASET_NOUN = r"\b(?:datasets?|benchmarks?|corpus|corpora|data\s+sets?)\b"
+_DATASET = re.compile(r"\b(?:what|which)\s+(?:\S+\s+){0,2}?" + _DATASET_NOUN, re.IGNORECASE)
 # A figure is a number that is not part of a name (GPT-5, CIFAR-10) and not a year.
 _FIGURE = re.compile(r"(?<![A-Za-z\-\d.])(?!(?:19|20)\d\d\b)\d")
-_DATASET_WORDS = re.compile(r"\b(?:datasets?|benchmarks?|corpus|corpora|data\s+sets?)\b", re.I)
+_DATASET_WORDS = re.compile(_DATASET_NOUN, re.IGNORECASE)
 _WHAT_OF = re.compile(
     r"\bwhat(?:'s|\s+(?:is|was|are|were))\s+(?:the\s+)?(?P<thing>[\w\- ]+?)"
     r"(?:\s+(?:of|for|in|on|that|does|did|do)\b|\s*[?.,]|$)",

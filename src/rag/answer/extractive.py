@@ -209,7 +209,7 @@ class ExtractiveAnswerer:
             lead = keep[0]
         if list_question and len(keep) > 1:
             return _list_answer(hits, ranked, keep, t.max_words)
-        if asked and not any(supplies(s.sentence, asked) for i in keep for s in ranked[i]):
+        if asked and not stating.intersection(keep):
             decision.reason = f"the abstract does not give {asked.phrase}"
             return not_stated(lead, asked)
         return _prose_answer(ranked, keep, lead, asked, t)

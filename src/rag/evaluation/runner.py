@@ -53,13 +53,12 @@ class EvalReport:
     results_path: Path
     report_path: Path
     json_path: Path
+    data: dict[str, Any]  # what report.json holds
 
     def summary(self) -> str:
         counts = {name: len(members) for name, members in groups(self.rows).items()}
-        data = json.loads(self.json_path.read_text(encoding="utf-8"))
-        return f"{data['questions_file']} ({tuning_note(data)})\n" + format_summary(
-            self.metrics, counts, self.backend
-        )
+        header = f"{self.data['questions_file']} ({tuning_note(self.data)})\n"
+        return header + format_summary(self.metrics, counts, self.backend)
 
 
 def run_eval(
@@ -136,7 +135,7 @@ def run_eval(
     json_path, report_path = out / "report.json", out / "report.md"
     json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report_path.write_text(format_report(data), encoding="utf-8")
-    return EvalReport(metrics, modes, rows, backend, results_path, report_path, json_path)
+    return EvalReport(metrics, modes, rows, backend, results_path, report_path, json_path, data)
 
 
 def run_evals(
@@ -154,7 +153,7 @@ def run_evals(
     if len(set(stems)) < len(stems):
         raise InputError("two question files share a name: rename one, or run them one at a time")
     reports = [run_eval(engine, f, Path(out) / stem, **options) for f, stem in zip(files, stems)]
-    data = [json.loads(r.json_path.read_text(encoding="utf-8")) for r in reports]
+    data = [r.data for r in reports]
     path = Path(out) / "comparison.md"
     path.write_text(
         f"# Eval by question file\n\nAnswerer tuning {tuning_note(data[0]).split(';')[0]}.\n\n"
