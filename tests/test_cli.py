@@ -13,7 +13,7 @@ UAP = "Generalizable Data-free Objective for Crafting Universal Adversarial Pert
 
 def test_help_lists_every_command():
     result = run_rag("--help", check=True)
-    for command in ("ingest", "ask", "papers", "serve", "eval", "remove"):
+    for command in ("ingest", "ask", "papers", "serve", "eval", "remove", "models"):
         assert command in result.stdout
 
 

