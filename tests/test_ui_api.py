@@ -79,7 +79,7 @@ def test_ask_streams_an_answer_with_linked_citations(client):
     assert answer["refused"] is False and answer["backend"] == "extractive"
     shown = chat[1]["content"][0]["text"]  # the answer message, markers linked
     prefix = shown.split("](#src-")[1].split("-")[0]
-    assert f"[[1]](#src-{prefix}-1)" in shown
+    assert f"[[1]](#src-{prefix}-1-1)" in shown  # card [1], the sentence of this claim
     assert f'id="src-{prefix}-1"' in sources and UAP_TITLE in sources
     assert "<mark>" in sources and "support" in sources
     assert "extractive" in chat[2]["content"][0]["text"]  # the notes under the answer
@@ -100,6 +100,13 @@ def test_follow_up_uses_the_session_history_and_new_chat_clears_it(client):
     box, chat, sources, answer, export = client.predict(False, api_name="/new_chat")
     assert chat == [] and answer is None and export is None
     assert 'id="src-' not in sources
+
+
+def test_a_too_long_question_adds_nothing_to_the_chat(client):
+    question = "adversarial " * 500  # 6,000 characters; the limit is 2,000
+    (box, chat, _, answer, export), _ = ask(client, question)
+    assert chat == [] and answer is None and export is None
+    assert box == question.strip()  # kept in the box, to be shortened
 
 
 def test_retrieved_but_uncited_papers_are_shown_on_demand(client):

@@ -1,5 +1,6 @@
 """The app in a real browser (Debian's Chromium through Playwright): ask, click a
-citation, upload, the eval chart, and hostile paper text that must stay text.
+citation, upload, the eval chart, and hostile paper text that must stay text
+(the rest of the chat: test_ui_chat_browser.py).
 
 Screenshots (desktop 1280x800 and phone 390x844) go to test-artifacts/; the desktop
 chat screenshot is copied to docs/screenshot-chat.png for the README.
@@ -177,21 +178,21 @@ def test_citation_marker_opens_its_source_card(browser, url, viewport):
     expect(page.locator("#chatbot")).to_contain_text(UAP_QUESTION)
     marker = page.locator('#chatbot a[href^="#src-"]').first
     href = marker.get_attribute("href")
-    assert re.fullmatch(r"#src-[0-9a-f]{8}-1", href)
+    assert re.fullmatch(r"#src-[0-9a-f]{8}-1-1", href)  # card [1], its first sentence cited
     assert marker.get_attribute("target") is None  # stays on the page
 
     marker.click()
     page.wait_for_function(f"location.hash === '{href}'")
-    card = page.locator(href)
+    card = page.locator("#sources .src-card", has=page.locator(href))
     expect(card).to_be_in_viewport()
     expect(card.locator(".src-title")).to_contain_text(UAP_TITLE)
-    highlighted = card.locator(".src-snippet mark").inner_text()
+    highlighted = page.locator(href).locator("mark").inner_text()
     assert len(highlighted) > 20
     abstract = card.locator(".src-abstract").text_content()
     assert " ".join(highlighted.split()) in " ".join(abstract.split())
     assert "support" in card.inner_text()
     shadow = card.evaluate("el => getComputedStyle(el).boxShadow")
-    assert "245, 158, 11" in shadow  # highlighted by :target
+    assert "245, 158, 11" in shadow  # highlighted (.src-focus)
     expect(page.locator("#export")).to_be_visible()
     name = "desktop" if viewport is DESKTOP else "phone"
     path = shot(page, f"{name}-chat")
@@ -202,7 +203,7 @@ def test_citation_marker_opens_its_source_card(browser, url, viewport):
         docs.mkdir(exist_ok=True)
         shutil.copyfile(path, docs / "screenshot-chat.png")
     card.locator("summary").click()
-    expect(card.locator(".src-abstract mark")).to_be_visible()
+    expect(card.locator(".src-abstract mark").first).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1  # nothing wider than the screen
     assert dialogs == []

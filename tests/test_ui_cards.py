@@ -1,11 +1,12 @@
-"""ui.cards: answer Markdown with linked markers and the source cards (pure)."""
+"""ui.cards: answer Markdown with linked markers and the source cards (pure), and the
+pure parts around them: each marker's evidence, the copy text, filter notes, export."""
 
 from __future__ import annotations
 
 import re
 
 from rag.types import Answer, Citation, Hit, Paper
-from ui import cards
+from ui import cards, chat, copytext, evidence, filterchips
 
 XSS_TITLE = "<script>alert(1)</script> Robust ${alert(2)} {{x}} Retrieval"
 XSS = Paper.create(
@@ -171,3 +172,76 @@ def test_paper_detail_escapes_everything():
     assert "<script" not in html and "<b>" not in html and "<img" not in html
     assert "Eve &lt;b&gt;Mallory&lt;/b&gt;" in html
     assert XSS.paper_id in html
+
+
+def test_the_ui_docstring_examples_hold():
+    import doctest
+
+    for module in (cards, copytext, evidence, filterchips):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_each_marker_links_to_the_sentence_behind_its_own_claim(embedder):
+    first = "Machine learning models are susceptible to adversarial perturbations."
+    second = "Independent of the underlying task, our objective achieves fooling."
+    answer = _answer(
+        f"{first} [1] {second} [1]",
+        (Citation(1, UAP, second, 0.9),),  # the engine keeps one sentence per paper
+        (Hit(UAP, 0.9, UAP.abstract),),
+    )
+    found = evidence.marker_evidence(answer, embedder.embed)
+    assert [e.snippet for e in found.values()] == [first, second]
+    md = cards.answer_markdown(answer.text, "t", {1}, found)
+    assert md.count("](#src-t-1-1)") == 1 and md.index("#src-t-1-1") < md.index("#src-t-1-2")
+    card = cards.turn_cards(answer, "t", False, found)
+    assert 'id="src-t-1"' in card and 'id="src-t-1-1"' in card and 'id="src-t-1-2"' in card
+    assert card.count("<mark>") == 4  # each sentence in its excerpt and in the abstract
+    # a refusal cites what a paper lacks: no sentence to point at
+    refusal = _answer("I cannot answer this [1].", (Citation(1, UAP, ""),), answer.hits)
+    assert evidence.marker_evidence(refusal, embedder.embed) == {}
+
+
+def test_copy_text_is_the_answer_and_its_references():
+    answer = _uap_answer()
+    text = copytext.answer_text(answer, cards.linkable_numbers(answer))
+    assert text.startswith(answer.text + "\n\nReferences\n")
+    lines = text.split("\n\nReferences\n")[1].splitlines()
+    assert lines[0] == f"[1] {UAP.title} (2018). https://arxiv.org/abs/1801.08092"
+    assert lines[1] == f"[2] {XSS.title} (2024)."  # a javascript: link is no link
+    assert lines[2] == f"[3] {OTHER.title} (2020)."  # a marker with no scored citation
+    notes = cards.answer_notes_html(answer)
+    hidden = re.search(r'<div class="answer-copy">(.*?)</div>', notes).group(1)
+    assert "\n" not in hidden and "<script" not in hidden  # one HTML block, escaped
+
+
+def test_filter_notes_are_not_citation_warnings():
+    answer = _uap_answer(
+        warnings=("filtered by author Yi Ma (3 papers)", "uncited claim: 'Why?'"),
+    )
+    notes = cards.answer_notes_html(answer)
+    filters = re.search(r'<div class="answer-filters">(.*?)</div>', notes).group(1)
+    warnings = re.search(r'<div class="answer-warnings">(.*?)</div>', notes).group(1)
+    assert filters == "Filtered by author Yi Ma (3 papers)"
+    assert "filtered" not in warnings and "uncited claim" in warnings
+    only_filter = cards.answer_notes_html(
+        _uap_answer(warnings=("filtered by year 2020 (1 paper)",))
+    )
+    assert "Citation check" not in only_filter
+    assert filterchips.labels("", "any", "2022", ["LG", "CV"]) == {
+        "authors": None,
+        "since": None,
+        "until": "to 2022 ✕",
+        "categories": "category: LG, CV ✕",
+    }
+
+
+def test_the_export_holds_every_turn():
+    first, second = (
+        _uap_answer(),
+        _answer("Neighbour [1].", (Citation(1, OTHER, "x", 0.8),), (Hit(OTHER, 1.0, ""),)),
+    )
+    markdown = chat.conversation_markdown([first, second])
+    assert markdown.count("# Which method?") == 2
+    assert markdown.count("## References") == 2 and markdown.count("## BibTeX") == 2
+    assert markdown.index(UAP.title) < markdown.index(OTHER.title)

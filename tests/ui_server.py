@@ -9,10 +9,11 @@ from rag.engine import Engine
 from ui.app import build_app, launch_options
 
 
-def launch(engine: Engine, config: Config):
-    """The real app in Gradio's background thread, on a free port; returns (demo, url)."""
-    demo = build_app(engine, config)
-    options = launch_options(config) | {
+def launch(engine: Engine, config: Config, mcp: bool = False):
+    """The real app in Gradio's background thread, on a free port; returns (demo, url).
+    mcp: with the MCP server and its tools, as `rag serve --mcp`."""
+    demo = build_app(engine, config, mcp)
+    options = launch_options(config, mcp) | {
         "server_name": "127.0.0.1",
         "server_port": free_port(),
         "prevent_thread_lock": True,

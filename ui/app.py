@@ -7,7 +7,8 @@ Tabs: Chat (streamed answers with linked source cards), Library (table, detail,
 upload, remove) and Evaluate (the eval suite with a chart). The answer settings
 sit in the sidebar; every browser session has its own settings and history.
 API endpoints (for gradio_client): /ask, /new_chat, /library, /papers, /ingest,
-/remove, /eval.
+/remove, /eval. With MCP on (`rag serve --mcp`), Gradio's MCP server at
+/gradio_api/mcp offers the tools of mcp_tools.py, and only those.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import gradio as gr
 from rag.config import Config
 from rag.engine import Engine
 
-from . import auth, chat, eval_tab, library, scratch, style
+from . import auth, chat, eval_tab, library, mcp_tools, scratch, script, style
 from . import settings as settings_ui
 
 TITLE = "Paper QA"
@@ -36,8 +37,9 @@ HARD_UPLOAD_CAP_FACTOR = 5
 CACHE_SWEEP_S = scratch.KEEP_S  # Gradio deletes its cached uploads and downloads after this
 
 
-def build_app(engine: Engine, config: Config) -> gr.Blocks:
-    """The whole app over one engine; queued with config.concurrency workers."""
+def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
+    """The whole app over one engine; queued with config.concurrency workers.
+    mcp: also the MCP tools (served when launched with launch_options(config, mcp=True))."""
     papers = engine.papers()
     with gr.Blocks(
         title=TITLE,
@@ -73,6 +75,9 @@ def build_app(engine: Engine, config: Config) -> gr.Blocks:
             lambda: library_filter_choices(engine), None, choices, api_visibility="private"
         )
         demo.load(None, None, None, js=CLOSE_SIDEBAR_ON_PHONES, api_visibility="private")
+        demo.load(None, None, None, js=script.JS, api_visibility="private")  # links, copy
+        if mcp:
+            mcp_tools.register(engine)  # last: it hides the endpoints wired above from MCP
     demo.queue(default_concurrency_limit=config.concurrency)
     return demo
 
@@ -88,8 +93,9 @@ def library_filter_choices(engine: Engine) -> tuple[dict, dict, dict]:
     return settings_ui.filter_choices(*library_facets(engine))
 
 
-def launch_options(config: Config) -> dict[str, Any]:
-    """Keyword arguments for demo.launch(): address, login, limits and looks."""
+def launch_options(config: Config, mcp: bool = False) -> dict[str, Any]:
+    """Keyword arguments for demo.launch(): address, login, limits and looks; mcp: also
+    Gradio's MCP server, behind the same login."""
     credentials = auth.load_credentials(config.ui_auth)
     return {
         "server_name": config.host,
@@ -102,21 +108,25 @@ def launch_options(config: Config) -> dict[str, Any]:
         "footer_links": ["api", "settings"],
         "show_error": True,
         "ssr_mode": False,
+        # Set either way: GRADIO_MCP_SERVER=true would make every UI endpoint a tool.
+        "mcp_server": mcp,
+        "app_kwargs": mcp_tools.login_guard(credentials) if mcp else None,
     }
 
 
-def serve(config: Config) -> None:
-    """`rag serve`: ingest the data dir if the library is empty, then serve until stopped."""
+def serve(config: Config, mcp: bool = False) -> None:
+    """`rag serve`: ingest the data dir if the library is empty, then serve until stopped;
+    mcp: also as an MCP server for LLM clients."""
     engine = Engine(config)
     if engine.count() == 0:
         print(f"the library is empty: ingesting {config.data_dir} first", file=sys.stderr)
         report = engine.ingest([config.data_dir], progress=_PrintProgress())
         print(f"{report.summary()}; library now holds {engine.count()} papers", file=sys.stderr)
-    options = launch_options(config)
+    options = launch_options(config, mcp)
     warning = auth.exposure_warning(config.host, options["auth"])
     if warning:
         print(warning, file=sys.stderr)
-    demo = build_app(engine, config)
+    demo = build_app(engine, config, mcp)
     demo.launch(**options)
 
 

@@ -3,7 +3,9 @@
 Every string that comes from a paper (title, authors, abstract, snippet, even the
 answer text, which quotes abstracts) is untrusted: it is escaped here and shown as
 text. Citation markers [n] become in-page links to the card with id
-"src-<turn>-<n>"; the card is highlighted by CSS :target, so no script is needed.
+"src-<turn>-<n>", or, when the marker's own supporting sentence is known
+(ui/evidence.py), to that sentence in the card, "src-<turn>-<n>-<k>". ui/script.py
+scrolls to the card and highlights it (CSS :target does so without the script).
 
     >>> answer_markdown("Data-free UAPs [1].", "t1", {1})
     'Data-free UAPs [[1]](#src-t1-1).'
@@ -13,12 +15,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rag.answer.citations import WEAK_SUPPORT, cited_numbers, parse_marker
 from rag.answer.prompts import format_authors
 from rag.export import escape_answer_lines, escape_markdown
 from rag.types import Answer, Citation, Hit, Paper
+
+from . import copytext
+from .evidence import Claim, Evidence, EvidenceMap, claim_at, claims, sentences_by_number
 
 CONTEXT_CHARS = 140  # of abstract shown on each side of the highlighted sentence
 FALLBACK_PREFIX = "extractive (fallback"  # Answer.backend when an LLM backend failed
@@ -29,6 +34,8 @@ _MARKER = re.compile(
     r"[ \t]*\[\s*((?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?(?:\s*[,;]\s*(?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?)*)\s*\]",
     re.IGNORECASE,
 )
+# The engine's notes on filters, which it reports among the answer's warnings.
+_FILTER_NOTE = re.compile(r"(filtered by |listing the \d+ newest of )")
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>`]+$", re.IGNORECASE)
 # Beyond HTML's five: characters template engines treat specially, as entities.
 _EXTRA_ENTITIES = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
@@ -73,12 +80,19 @@ def streaming_markdown(text: str) -> str:
     return escape_answer_lines(text)
 
 
-def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
-    """The final answer: escaped text, each cited number a link to its card.
+def answer_markdown(
+    text: str, turn: str, cited: Collection[int], evidence: EvidenceMap | None = None
+) -> str:
+    """The final answer: escaped text, each cited number a link to its card, or to
+    the sentence of the card that supports the marker's own claim (`evidence`).
 
     >>> answer_markdown("A [1, 2]. B [9].", "t", {1, 2})
     'A [[1]](#src-t-1)[[2]](#src-t-2). B \\\\[9\\\\].'
+    >>> answer_markdown("A [1]. B [1].", "t", {1}, {(0, 1): Evidence("a", 1), (7, 1): Evidence("b", 1)})
+    'A [[1]](#src-t-1-1). B [[1]](#src-t-1-2).'
     """
+    found = claims(text) if evidence else []
+    order = {n: [e.snippet for e in es] for n, es in sentences_by_number(evidence or {}).items()}
     pieces: list[str] = []
     start = 0
     for match in _MARKER.finditer(text):
@@ -86,13 +100,27 @@ def answer_markdown(text: str, turn: str, cited: Collection[int]) -> str:
         numbers = parse_marker(match.group(1))
         if all(n in cited for n in numbers):
             space = " " if match.group(0)[:1] in (" ", "\t") else ""
-            links = "".join(f"[[{n}]](#{anchor_id(turn, n)})" for n in numbers)
+            claim = claim_at(found, match.end() - 1)
+            links = "".join(
+                f"[[{n}]](#{_marker_anchor(turn, n, claim, evidence or {}, order)})"
+                for n in numbers
+            )
             pieces.append(space + links)
         else:
             pieces.append(escape_markdown(match.group(0)))
         start = match.end()
     pieces.append(escape_answer_lines(text[start:]))
     return "".join(pieces)
+
+
+def _marker_anchor(
+    turn: str, n: int, claim: Claim | None, evidence: EvidenceMap, order: Mapping[int, list[str]]
+) -> str:
+    """The card of [n], or its k-th supporting sentence when the claim's is known."""
+    found = evidence.get((claim.start, n)) if claim else None
+    if found is None:
+        return anchor_id(turn, n)
+    return anchor_id(turn, f"{n}-{order[n].index(found.snippet) + 1}")
 
 
 def linkable_numbers(answer: Answer) -> set[int]:
@@ -102,14 +130,33 @@ def linkable_numbers(answer: Answer) -> set[int]:
     return valid | {c.n for c in answer.citations}
 
 
+def is_filter_note(warning: str) -> bool:
+    """Whether an answer's note says what its filters matched (not a citation problem).
+
+    >>> is_filter_note("filtered by author Yi Ma (3 papers)"), is_filter_note("uncited claim: 'x'")
+    (True, False)
+    """
+    return bool(_FILTER_NOTE.match(warning))
+
+
 def answer_notes_html(answer: Answer) -> str:
-    """What the reader should know about an answer: fallback backend and warnings."""
+    """What the reader should know about an answer: the filters it was answered
+    under, fallback backend, citation warnings; and, hidden, its plain text for
+    the copy buttons (ui/script.py)."""
     notes = []
+    filters = [w for w in answer.warnings if is_filter_note(w)]
+    problems = [w for w in answer.warnings if not is_filter_note(w)]
+    if filters:
+        shown = "; ".join(esc(w[:1].upper() + w[1:]) for w in filters)
+        notes.append(f'<div class="answer-filters">{shown}</div>')
     if answer.backend.startswith(FALLBACK_PREFIX):
         notes.append(f'<div class="answer-fallback">⚠ answered by {esc(answer.backend)}</div>')
-    if answer.warnings:
-        items = "".join(f"<li>{esc(w)}</li>" for w in answer.warnings)
+    if problems:
+        items = "".join(f"<li>{esc(w)}</li>" for w in problems)
         notes.append(f'<div class="answer-warnings">⚠ Citation check:<ul>{items}</ul></div>')
+    # Line breaks as entities: a blank line would end the HTML block in Markdown.
+    plain = esc(copytext.answer_text(answer, linkable_numbers(answer))).replace("\n", "&#10;")
+    notes.append(f'<div class="answer-copy">{plain}</div>')
     cited = len(answer.citations)
     notes.append(
         f'<div class="answer-meta">{esc(answer.backend)} · {answer.latency_s:.2f} s · '
@@ -136,18 +183,25 @@ def _locate(haystack: str, needle: str) -> tuple[int, int] | None:
     return (at, at + len(needle)) if at >= 0 else None
 
 
-def highlight(abstract: str, snippet: str) -> str:
-    """The abstract, escaped, with the snippet wrapped in <mark>.
+def highlight(abstract: str, *snippets: str) -> str:
+    """The abstract, escaped, with each snippet wrapped in <mark>.
 
     >>> highlight("We do A. We show <b>B</b>.", "We show <b>B</b>.")
     'We do A. <mark>We show &lt;b&gt;B&lt;/b&gt;.</mark>'
+    >>> highlight("One. Two. Three.", "Three.", "One.")
+    '<mark>One.</mark> Two. <mark>Three.</mark>'
     """
-    abstract, snippet = _normalise(abstract), _normalise(snippet)
-    span = _locate(abstract, snippet)
-    if span is None:
-        return esc(abstract)
-    start, end = span
-    return f"{esc(abstract[:start])}<mark>{esc(abstract[start:end])}</mark>{esc(abstract[end:])}"
+    abstract = _normalise(abstract)
+    spans = sorted(
+        span for span in (_locate(abstract, _normalise(s)) for s in snippets) if span is not None
+    )
+    pieces, at = [], 0
+    for start, end in spans:
+        if start < at:  # overlaps the previous one
+            continue
+        pieces += [esc(abstract[at:start]), f"<mark>{esc(abstract[start:end])}</mark>"]
+        at = end
+    return "".join(pieces) + esc(abstract[at:])
 
 
 def excerpt(abstract: str, snippet: str, chars: int = CONTEXT_CHARS) -> str:
@@ -210,17 +264,32 @@ def support_html(support: float | None) -> str:
     )
 
 
-def citation_card(citation: Citation, turn: str) -> str:
-    """The card a [n] marker links to."""
+def citation_card(citation: Citation, turn: str, evidence: Sequence[Evidence] = ()) -> str:
+    """The card a [n] marker links to: the sentence supporting each claim that cites
+    the paper (`evidence`, each with its id for the marker), else the citation's one."""
     paper = citation.paper
+    if not evidence:
+        body = support_html(citation.support) + _snippet_html(paper, citation.snippet)
+        snippets = [citation.snippet]
+    else:
+        body = "".join(
+            support_html(e.support)
+            + _snippet_html(paper, e.snippet, anchor_id(turn, f"{citation.n}-{k}"))
+            for k, e in enumerate(evidence, start=1)
+        )
+        snippets = [e.snippet for e in evidence]
     return _card(
         paper,
         anchor_id(turn, citation.n),
         f"[{citation.n}]",
-        body=support_html(citation.support)
-        + f'<blockquote class="src-snippet">{excerpt(paper.abstract, citation.snippet)}</blockquote>',
-        abstract=("Full abstract", highlight(paper.abstract, citation.snippet)),
+        body=body,
+        abstract=("Full abstract", highlight(paper.abstract, *snippets)),
     )
+
+
+def _snippet_html(paper: Paper, snippet: str, anchor: str | None = None) -> str:
+    ident = f' id="{anchor}"' if anchor else ""
+    return f'<blockquote class="src-snippet"{ident}>{excerpt(paper.abstract, snippet)}</blockquote>'
 
 
 def marker_card(hit: Hit, turn: str, n: int) -> str:
@@ -268,9 +337,12 @@ def _card(
     )
 
 
-def turn_cards(answer: Answer, turn: str, show_uncited: bool) -> str:
+def turn_cards(
+    answer: Answer, turn: str, show_uncited: bool, evidence: EvidenceMap | None = None
+) -> str:
     """The cards of one answer, under its question."""
-    by_n = {c.n: citation_card(c, turn) for c in answer.citations}
+    sentences = sentences_by_number(evidence or {})
+    by_n = {c.n: citation_card(c, turn, sentences.get(c.n, ())) for c in answer.citations}
     for n in linkable_numbers(answer) - by_n.keys():
         by_n[n] = marker_card(answer.hits[n - 1], turn, n)
     cards = [by_n[n] for n in sorted(by_n)]
@@ -292,14 +364,20 @@ def turn_cards(answer: Answer, turn: str, show_uncited: bool) -> str:
     )
 
 
-def cards_panel(turns: Sequence[tuple[str, Answer]], show_uncited: bool) -> str:
-    """All answers' cards, newest first (older markers still find their cards)."""
+def cards_panel(
+    turns: Sequence[tuple[str, Answer]],
+    show_uncited: bool,
+    evidence: Mapping[str, EvidenceMap] | None = None,
+) -> str:
+    """All answers' cards, newest first (older markers still find their cards);
+    `evidence`: each turn's supporting sentence per marker, by turn prefix."""
     if not turns:
         return (
             '<div class="src-panel"><p class="src-empty">Sources of each answer appear here. '
             "Click a [n] marker in an answer to jump to its source.</p></div>"
         )
-    body = "".join(turn_cards(a, t, show_uncited) for t, a in reversed(turns))
+    evidence = evidence or {}
+    body = "".join(turn_cards(a, t, show_uncited, evidence.get(t)) for t, a in reversed(turns))
     return f'<div class="src-panel">{body}</div>'
 
 

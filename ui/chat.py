@@ -1,8 +1,10 @@
 """The chat tab: questions stream into answers whose [n] markers link to source cards.
 
 Each browser session keeps its own ChatSession in a gr.State: the chat messages,
-every answer (for its cards and the export) and the Turn history the engine uses
-to read follow-up questions. The engine itself is shared and only read here.
+every answer (for its cards and the export), the sentence backing each marker, and
+the Turn history the engine uses to read follow-up questions. "New chat" and the
+chatbot's own clear button both start a new ChatSession. The engine itself is
+shared and only read here.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import gradio as gr
 
 from rag.answer.followup import Turn
 from rag.engine import Engine
-from rag.errors import RagError
+from rag.errors import InputError, RagError
 from rag.export import answer_to_markdown
 from rag.types import Answer, Paper
 
-from . import cards, scratch
+from . import cards, filterchips, scratch
 from . import settings as settings_ui
+from .evidence import EvidenceMap, marker_evidence
 
 # Example questions for an empty chat, each with the paper that answers it; an
 # example whose paper is not in the library is replaced by one about a paper that is.
@@ -53,6 +56,7 @@ class ChatSession:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     answers: list[tuple[str, Answer]] = field(default_factory=list)  # (card prefix, answer)
+    evidence: dict[str, EvidenceMap] = field(default_factory=dict)  # by card prefix
     history: list[Turn] = field(default_factory=list)
 
 
@@ -63,6 +67,7 @@ class ChatWidgets:
     send: gr.Button
     new_chat: gr.Button
     export: gr.DownloadButton
+    chips: filterchips.FilterChips
     sources: gr.HTML
     answer_json: gr.JSON
     session: gr.State
@@ -93,13 +98,36 @@ def turn_for(answer: Answer) -> Turn:
     )
 
 
-def export_file(answer: Answer) -> str:
-    """Write the answer's Markdown export to a fresh scratch folder; returns its path."""
-    slug = re.sub(r"[^a-z0-9]+", "-", answer.question.lower()).strip("-")[:48] or "answer"
+def conversation_markdown(answers: Sequence[Answer]) -> str:
+    """The export of a whole conversation: each turn's question, answer, references
+    and BibTeX (rag.export), oldest first, separated by rules."""
+    return "\n---\n\n".join(answer_to_markdown(a) for a in answers)
+
+
+def export_file(answers: Sequence[Answer]) -> str:
+    """Write the conversation's Markdown export to a fresh scratch folder, named
+    after its first question; returns its path."""
+    first = answers[0].question if answers else ""
+    slug = re.sub(r"[^a-z0-9]+", "-", first.lower()).strip("-")[:48] or "answer"
     folder = scratch.new_folder("export-")
-    path = folder / f"answer-{slug}.md"
-    path.write_text(answer_to_markdown(answer), encoding="utf-8")
+    path = folder / f"chat-{slug}.md"
+    path.write_text(conversation_markdown(answers), encoding="utf-8")
     return str(path)
+
+
+def check_question(engine: Engine, question: str, follow_up: bool) -> None:
+    """Raise InputError, saying what to change, for a question the engine would
+    refuse; the limit on length is said in characters. A follow-up is checked only
+    for length: the engine checks it once it has read it with the earlier turns."""
+    limit = engine.config.max_question_chars
+    length = len(" ".join(question.split()))
+    if length > limit:
+        raise InputError(
+            f"The question is {length:,} characters long; the limit is {limit:,} characters. "
+            "Shorten it."
+        )
+    if not follow_up:
+        engine.validate_question(question)
 
 
 def _message(content: str, role: str = "assistant") -> dict[str, Any]:
@@ -109,16 +137,19 @@ def _message(content: str, role: str = "assistant") -> dict[str, Any]:
 def _outputs(
     session: ChatSession, show_uncited: bool, answer: Answer | None = None, question: str = ""
 ):
-    """Values for (question, chatbot, sources, session, answer_json, export). The
-    export becomes the new answer's Markdown file; otherwise it keeps the last one."""
-    if answer is not None:
-        export: Any = export_file(answer)
+    """Values for (question, chatbot, sources, session, answer_json, export). A new
+    answer rewrites the conversation's export file; without answers there is none."""
+    export: Any
+    if not session.answers:
+        export = None
+    elif answer is not None:
+        export = export_file([a for _, a in session.answers])
     else:
-        export = gr.skip() if session.answers else None
+        export = gr.skip()
     return (
         question,
         session.messages,
-        cards.cards_panel(session.answers, bool(show_uncited)),
+        cards.cards_panel(session.answers, bool(show_uncited), session.evidence),
         session,
         answer.to_json() if answer else None,
         export,
@@ -144,6 +175,13 @@ def make_ask(engine: Engine):
         if not question:
             yield _outputs(session, show_uncited)
             return
+        try:
+            check_question(engine, question, follow_up=bool(session.history))
+        except InputError as exc:  # nothing lands in the chat; the question stays in the box
+            text = str(exc)
+            gr.Warning(text[:1].upper() + text[1:])
+            yield _outputs(session, show_uncited, question=question)
+            return
         session.messages = [*session.messages, _message(cards.streaming_markdown(question), "user")]
         try:
             options = settings_ui.read(backend, top_k, authors, since, until, categories)
@@ -163,12 +201,20 @@ def make_ask(engine: Engine):
             return
         assert answer is not None
         prefix = uuid.uuid4().hex[:8]
+        retriever = engine.snapshot.retriever
+        evidence = marker_evidence(
+            answer, engine.embedder.embed, retriever.sentences if retriever else None
+        )
+        linked = cards.answer_markdown(
+            answer.text, prefix, cards.linkable_numbers(answer), evidence
+        )
         session.messages = [
             *session.messages,
-            _message(cards.answer_markdown(answer.text, prefix, cards.linkable_numbers(answer))),
+            _message(linked),
             _message(cards.answer_notes_html(answer)),
         ]
         session.answers = [*session.answers, (prefix, answer)]
+        session.evidence = {**session.evidence, prefix: evidence}
         session.history = [*session.history, turn_for(answer)]
         yield _outputs(session, show_uncited, answer=answer)
 
@@ -180,14 +226,21 @@ def new_chat(show_uncited: bool):
     return _outputs(session, show_uncited)
 
 
+def export_enabled(session: ChatSession | None) -> gr.DownloadButton:
+    """The export button, enabled only when there is something to export."""
+    return gr.DownloadButton(interactive=bool(session and session.answers))
+
+
 def rerender_sources(session: ChatSession | None, show_uncited: bool) -> str:
-    return cards.cards_panel((session or ChatSession()).answers, bool(show_uncited))
+    session = session or ChatSession()
+    return cards.cards_panel(session.answers, bool(show_uncited), session.evidence)
 
 
 def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
     """The chat column and the sources column, in the current layout context."""
     with gr.Row(equal_height=False, elem_classes="chat-layout"):
         with gr.Column(scale=3, min_width=300, elem_classes="chat-column"):
+            chips = filterchips.build()
             chatbot = gr.Chatbot(
                 label="Chat",
                 show_label=False,
@@ -218,7 +271,9 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
             with gr.Row(elem_classes="chat-actions"):
                 new_chat_button = gr.Button("New chat", size="sm", elem_id="new-chat")
-                export = gr.DownloadButton("Export answer (.md)", size="sm", elem_id="export")
+                export = gr.DownloadButton(
+                    "Export chat (.md)", size="sm", interactive=False, elem_id="export"
+                )
         with gr.Column(scale=2, min_width=280, elem_classes="sources-column"):
             gr.Markdown("### Sources", elem_classes="sources-heading")
             sources = gr.HTML(cards.cards_panel([], False), elem_id="sources")
@@ -226,7 +281,7 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                 answer_json = gr.JSON(show_label=False)
     session = gr.State(ChatSession())
     return ChatWidgets(
-        chatbot, question, send, new_chat_button, export, sources, answer_json, session
+        chatbot, question, send, new_chat_button, export, chips, sources, answer_json, session
     )
 
 
@@ -242,8 +297,17 @@ def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidget
         chat.answer_json,
         chat.export,
     ]
-    chat.send.click(ask, inputs, outputs, api_name="ask")
-    chat.question.submit(ask, inputs, outputs, api_visibility="private")
+    # Each event that changes the conversation then enables or disables the export
+    # (a step of its own: the API endpoints keep returning the file path or None).
+    export_step = {
+        "fn": export_enabled,
+        "inputs": chat.session,
+        "outputs": chat.export,
+        "api_visibility": "private",
+        "queue": False,
+    }
+    chat.send.click(ask, inputs, outputs, api_name="ask").then(**export_step)
+    chat.question.submit(ask, inputs, outputs, api_visibility="private").then(**export_step)
 
     def pick_example(evt: gr.SelectData) -> str:
         return (evt.value or {}).get("text", "")
@@ -254,8 +318,15 @@ def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidget
         chat.question,
         api_visibility="private",
         queue=False,
-    ).then(ask, inputs, outputs, api_visibility="private")
-    chat.new_chat.click(new_chat, [settings.show_uncited], outputs, api_name="new_chat")
+    ).then(ask, inputs, outputs, api_visibility="private").then(**export_step)
+    chat.new_chat.click(new_chat, [settings.show_uncited], outputs, api_name="new_chat").then(
+        **export_step
+    )
+    # The chatbot's trash button clears the view; the conversation goes with it.
+    chat.chatbot.clear(new_chat, [settings.show_uncited], outputs, api_visibility="private").then(
+        **export_step
+    )
+    filterchips.wire(chat.chips, settings)
     settings.show_uncited.change(
         rerender_sources,
         [chat.session, settings.show_uncited],

@@ -1,6 +1,6 @@
 """The app's CSS: source cards, citation links and a layout that works from a
-390 px phone to a desktop. Cards are highlighted with :target, so clicking a [n]
-link needs no script."""
+390 px phone to a desktop. A card is highlighted by :target, or by .src-focus when
+ui/script.py handles the click on its [n] link."""
 
 CSS = """
 .app-title h1 { margin: 0 0 2px 0; font-size: 1.45rem; }
@@ -19,6 +19,16 @@ CSS = """
 .answer-warnings, .answer-fallback {
   font-size: .84em; color: #7c2d12; background: #fff7ed; border: 1px solid #fdba74;
   border-radius: 6px; padding: 4px 8px; margin: 4px 0;
+}
+.answer-filters { font-size: .8em; color: var(--body-text-color-subdued); margin: 2px 0; }
+.answer-copy { display: none; }
+#chatbot button.copied { color: var(--color-accent) !important; }  /* ui/script.py copied */
+.filter-chips { align-items: center; justify-content: flex-start; gap: 6px; flex-wrap: wrap; }
+.filter-chips > * { flex: 0 0 auto !important; width: auto !important; min-width: 0 !important; }
+.filter-chips .chips-label { font-size: .85rem; color: var(--body-text-color-subdued); }
+.filter-chips button.filter-chip {
+  flex: 0 0 auto !important; width: auto !important; border-radius: 999px;
+  font-size: .8rem; padding: 1px 10px;
 }
 .answer-warnings ul { margin: 2px 0 0 0; padding-left: 1.2em; }
 .dark .answer-warnings, .dark .answer-fallback { color: #fed7aa; background: #431407; border-color: #9a3412; }
@@ -40,8 +50,9 @@ CSS = """
   transition: background-color .3s, box-shadow .3s;
 }
 .src-card.uncited { opacity: .9; border-style: dashed; }
-.src-card:target { box-shadow: 0 0 0 3px #f59e0b; background: #fffbeb; }
-.dark .src-card:target { background: #3b2a08; }
+.src-card:target, .src-card.src-focus { box-shadow: 0 0 0 3px #f59e0b; background: #fffbeb; }
+.dark .src-card:target, .dark .src-card.src-focus { background: #3b2a08; }
+.src-snippet.src-focus mark { outline: 2px solid #f59e0b; }
 .src-head { font-weight: 600; line-height: 1.3; }
 .src-n { color: var(--color-accent); margin-right: 2px; }
 .src-title { color: inherit; }
