@@ -19,9 +19,10 @@ from pathlib import Path
 
 from . import filters as filtering
 from . import ingest as ingesting
-from .answer.citations import check_citations
+from .answer.citations import WEAK_SUPPORT, check_citations, is_refusal
 from .answer.extractive import ExtractiveAnswerer
 from .answer.followup import Turn, carry_papers, condense
+from .answer.generative import GenerativeAnswerer, failure
 from .authors import AuthorIndex
 from .config import Config
 from .embedding import Embedder, shared_embedder
@@ -73,12 +74,17 @@ class Retrieval:
 class Engine:
     def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
         self.config = config
-        self.embedder = embedder or shared_embedder(config.embed_model, config.embed_batch_size)
+        self.embedder = embedder or shared_embedder(
+            config.embed_model, config.embed_batch_size, config.models_dir
+        )
         self._store: Store | None = None
         self._snapshot: Snapshot | None = None
         self.tuning = Tuning.load(config.tuning)
         self._write_lock = threading.Lock()
         self._open_lock = threading.RLock()
+        # Chat models by backend, loaded once: an in-process GGUF takes seconds to load.
+        self._chat_models: dict[str, object] = {}
+        self._model_lock = threading.Lock()
 
     # ------------------------------------------------------------------ state
     @property
@@ -305,12 +311,25 @@ class Engine:
         if chat_model is None and backend != "extractive":
             label = f"extractive (fallback from {backend})"
         pieces: list[str] = []
+        fallback = ""  # why the configured backend's answer was not used
         try:
             for piece in self._stream_answer(answerer, standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
-            warnings.append(f"{exc}; answered with the extractive backend instead")
+            fallback = str(exc)
+        if not fallback and isinstance(answerer, GenerativeAnswerer):
+            # A reply that is no answer (only markers, the prompt's words, citing no
+            # source) is replaced, as a failed request is.
+            text = "".join(pieces)
+            reason = (
+                failure(text, len(hits))
+                or self._refused_wrongly(text, retrieval)
+                or self._unsupported(text, hits)
+            )
+            fallback = f"the {answerer.name} answer {reason}" if reason else ""
+        if fallback:
+            warnings.append(f"{fallback}; answered with the extractive backend instead")
             answerer, _ = self._answerer(None)
             label = f"extractive (fallback from {backend})"
             if pieces:
@@ -339,16 +358,47 @@ class Engine:
             evidence=evidence,
         )
 
+    def _refused_wrongly(self, text: str, retrieval: Retrieval) -> str:
+        """Why a model's refusal is not accepted, or "": the sources bear on the
+        question when the user named the papers (an author's) or the refusal model
+        (the extractive answerer's evidence) finds the question answerable from them.
+        Small models refuse far too readily."""
+        if not is_refusal(text) or not retrieval.hits:
+            return ""
+        if retrieval.listing or retrieval.plan.about_people:
+            return "refused a question about the papers the user named"
+        extractive = self.extractive_answerer()
+        plan, hits = retrieval.plan, retrieval.hits
+        p = extractive.assess(plan, hits, extractive.best_sentences(plan, hits)).p_answerable
+        if p is not None and p >= self.tuning.refuse_below:
+            return f"refused although the sources bear on the question (p_answerable {p:.2f})"
+        return ""
+
+    def _unsupported(self, text: str, hits: Sequence[Hit]) -> str:
+        """Why a model's answer is not accepted, or "": none of its cited claims is
+        supported by a sentence of the paper it cites (an answer from the model's
+        memory, with a marker added)."""
+        if is_refusal(text):
+            return ""
+        checked = check_citations(text, hits, self.embedder.embed, self._sentences())
+        supports = [c.support for c in checked.citations if c.support is not None]
+        if supports and max(supports) < WEAK_SUPPORT:
+            return "has no claim that a sentence of its cited papers supports"
+        return ""
+
     def _chat_model(self, backend: str):
         """The chat model for a backend name, or None (extractive / failed to load)."""
         if backend == "extractive":
             return None, []
         from .llms import get_chat_model
 
-        try:
-            return get_chat_model(replace(self.config, llm=backend)), []
-        except LLMError as exc:
-            return None, [f"{exc}; answered with the extractive backend instead"]
+        with self._model_lock:
+            try:
+                if backend not in self._chat_models:
+                    self._chat_models[backend] = get_chat_model(replace(self.config, llm=backend))
+            except LLMError as exc:  # not kept: the server may be up next time
+                return None, [f"{exc}; answered with the extractive backend instead"]
+            return self._chat_models[backend], []
 
     def _sentences(self) -> Callable:
         """The stored sentences and vectors of papers by id (none in an empty library)."""
@@ -394,9 +444,9 @@ class Engine:
     def _answerer(self, chat_model):
         if chat_model is None:
             return self.extractive_answerer(), "extractive"
-        from .answer.generative import GenerativeAnswerer
-
-        return GenerativeAnswerer(chat_model), chat_model.name
+        return GenerativeAnswerer(
+            chat_model, self.embedder.embed_one, self._sentences()
+        ), chat_model.name
 
     @staticmethod
     def _stream_answer(

@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 
 MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
-# What `rag eval` runs by default: the file the answerer was tuned on, then the two
-# held-out files (written after tuning; blind.jsonl by a writer who saw no code).
+# What `rag eval` runs by default: the file the answerer was tuned on, then the
+# held-out files (written after tuning; blind*.jsonl by writers who saw no code).
 DEFAULT_SETS = tuple(
-    PROJECT_ROOT / "eval" / f for f in ("questions.jsonl", "holdout.jsonl", "blind.jsonl")
+    PROJECT_ROOT / "eval" / f
+    for f in ("questions.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl")
 )
 Progress = Callable[[int, int, str], None]
 
