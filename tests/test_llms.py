@@ -393,6 +393,14 @@ def llamacpp_model(gguf_path):
     return get_chat_model(config)
 
 
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_llamacpp_thread_count_below_one_is_one_line_naming_the_setting(value):
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({"RAG_LLM": "llamacpp", "RAG_LLM_THREADS": value})
+    assert_one_line(error.value, "RAG_LLM_THREADS", value)
+    assert Config.from_env({}).llm_threads == 1  # one thread unless told otherwise
+
+
 def test_llamacpp_backend_chats_and_streams(llamacpp_model, gguf_path):
     assert llamacpp_model.name == f"llamacpp:{gguf_path.name}"
     reply = llamacpp_model.chat([("system", "Answer briefly."), ("user", "Name a colour.")])

@@ -54,6 +54,10 @@ class Config:
     llm_timeout: float = 60.0  # RAG_LLM_TIMEOUT: seconds per request
     llm_max_tokens: int = 512  # RAG_LLM_MAX_TOKENS
     llm_chat_format: str | None = None  # RAG_LLM_CHAT_FORMAT: llama.cpp chat format override
+    # RAG_LLM_THREADS: CPU threads of the in-process llama.cpp backend. One by default: on
+    # a 2-core machine shared with other jobs, 2 threads ran 3-4x slower when another job
+    # held a core, 1 thread far less (measured with Qwen2.5-Coder-1.5B).
+    llm_threads: int = 1
     max_question_chars: int = 2000  # RAG_MAX_QUESTION_CHARS
     tuning: Path | None = None  # RAG_TUNING: a tuning file (eval/fit_tuning.py writes one);
     # None means the fitted defaults in rag/tuning.py
@@ -93,6 +97,11 @@ class Config:
     def validate(self) -> None:
         if self.top_k < 1:
             raise ConfigError(f"top-k must be at least 1, got {self.top_k}")
+        if self.llm_threads < 1:
+            raise ConfigError(
+                f"RAG_LLM_THREADS must be at least 1, got {self.llm_threads}: "
+                "set it to the number of CPU threads llama.cpp may use"
+            )
         if self.retriever not in ("dense", "bm25", "hybrid", "hybrid+rerank"):
             raise ConfigError(
                 f"unknown retriever {self.retriever!r}: use dense, bm25, hybrid or hybrid+rerank"

@@ -72,6 +72,7 @@ def from_config(config: Config) -> LlamaIndexChat:
             max_new_tokens=config.llm_max_tokens,
             context_window=CONTEXT_WINDOW,
             temperature=TEMPERATURE,
+            model_kwargs={"n_threads": config.llm_threads},
             verbose=False,
         )
     except Exception as exc:  # llama.cpp reports a bad file as ValueError
