@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING
 from rag.answer.citations import (
     SentenceLookup,
     cited_numbers,
+    claim_evidence,
     is_claim,
     split_sentences,
-    strip_markers,
 )
-from rag.sentences import split_sentences as split_abstract
-from rag.types import Answer, Paper
+from rag.types import Answer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,52 +73,24 @@ def claim_at(found: Sequence[Claim], offset: int) -> Claim | None:
     return next((c for c in found if c.start <= offset < c.end), None)
 
 
-def _claim_body(claim: str, title: str) -> str:
-    """What the claim asserts: no markers, list bullet or leading "Title:"."""
-    bare = strip_markers(claim).strip().lstrip("-*• ").strip()
-    if bare.lower().startswith(title.lower() + ":"):
-        return bare[len(title) + 1 :].strip()
-    return bare
-
-
 def marker_evidence(
     answer: Answer, embed: Embed, sentences: SentenceLookup | None = None
 ) -> EvidenceMap:
-    """For each claim and each number it cites, the closest sentence of that paper.
+    """For each claim and each number it cites, the closest sentence of that paper
+    (the citation check's `claim_evidence`, kept per claim instead of per paper).
 
     Refusals get none: what a refusal says of a paper is what it lacks."""
-    cited = {c.n: c.paper for c in answer.citations if c.snippet}
-    pairs = [(c, n) for c in claims(answer.text) for n in c.numbers if n in cited]
-    if answer.refused or not pairs:
+    cited = {c.n for c in answer.citations if c.snippet}
+    found_claims = [c for c in claims(answer.text) if cited.intersection(c.numbers)]
+    if answer.refused or not found_claims:
         return {}
-    papers = {n: cited[n] for _, n in pairs}
-    rows = _paper_rows(papers, embed, sentences)
-    bodies = [_claim_body(c.text, cited[n].title) for c, n in pairs]
-    vectors = embed(bodies)
-    found: EvidenceMap = {}
-    for (claim, n), vector in zip(pairs, vectors, strict=True):
-        texts, paper_vectors = rows[n]
-        sims = paper_vectors @ vector
-        body = sims[1:] if len(texts) > 1 else sims
-        best = int(body.argmax()) + (1 if len(texts) > 1 else 0)
-        found[(claim.start, n)] = Evidence(texts[best], float(max(sims[best], sims[0])))
-    return found
-
-
-def _paper_rows(
-    papers: dict[int, Paper], embed: Embed, sentences: SentenceLookup | None
-) -> dict[int, tuple[list[str], np.ndarray]]:
-    """Per number, the paper's title and abstract sentences with their vectors:
-    from the store when it has them, else embedded here."""
-    stored = sentences([p.paper_id for p in papers.values()]) if sentences else {}
-    rows = {}
-    for n, paper in papers.items():
-        if paper.paper_id in stored:
-            rows[n] = stored[paper.paper_id]
-        else:
-            texts = [paper.title, *split_abstract(paper.abstract)]
-            rows[n] = (texts, embed(texts))
-    return rows
+    pairs = [(c.text, [n for n in c.numbers if n in cited]) for c in found_claims]
+    evidence = claim_evidence(pairs, answer.hits, embed, sentences)
+    return {
+        (claim.start, n): Evidence(snippet, support)
+        for claim, per_number in zip(found_claims, evidence, strict=True)
+        for n, (support, snippet) in per_number.items()
+    }
 
 
 def sentences_by_number(evidence: EvidenceMap) -> dict[int, list[Evidence]]:

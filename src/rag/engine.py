@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import filters as filtering
 from . import ingest as ingesting
-from .answer.citations import WEAK_SUPPORT, check_citations, is_refusal
+from .answer.citations import WEAK_SUPPORT, CheckedAnswer, check_citations, is_refusal
 from .answer.extractive import ExtractiveAnswerer
 from .answer.followup import Turn, carry_papers, condense
 from .answer.generative import GenerativeAnswerer, failure
@@ -312,6 +312,7 @@ class Engine:
             label = f"extractive (fallback from {backend})"
         pieces: list[str] = []
         fallback = ""  # why the configured backend's answer was not used
+        checked: CheckedAnswer | None = None
         try:
             for piece in self._stream_answer(answerer, standalone, retrieval, turn):
                 pieces.append(piece)
@@ -322,11 +323,10 @@ class Engine:
             # A reply that is no answer (only markers, the prompt's words, citing no
             # source) is replaced, as a failed request is.
             text = "".join(pieces)
-            reason = (
-                failure(text, len(hits))
-                or self._refused_wrongly(text, retrieval)
-                or self._unsupported(text, hits)
-            )
+            reason = failure(text, len(hits)) or self._refused_wrongly(text, retrieval)
+            if not reason:
+                checked = check_citations(text, hits, self.embedder.embed, self._sentences())
+                reason = _unsupported(checked)
             fallback = f"the {answerer.name} answer {reason}" if reason else ""
         if fallback:
             warnings.append(f"{fallback}; answered with the extractive backend instead")
@@ -338,7 +338,8 @@ class Engine:
             for piece in self._stream_answer(answerer, standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
-        checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
+        if checked is None or fallback:  # a kept LLM answer was checked above
+            checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
         evidence: dict = {}
         if isinstance(answerer, ExtractiveAnswerer) and not retrieval.listing:
             decision = answerer.decision
@@ -372,18 +373,6 @@ class Engine:
         p = extractive.assess(plan, hits, extractive.best_sentences(plan, hits)).p_answerable
         if p is not None and p >= self.tuning.refuse_below:
             return f"refused although the sources bear on the question (p_answerable {p:.2f})"
-        return ""
-
-    def _unsupported(self, text: str, hits: Sequence[Hit]) -> str:
-        """Why a model's answer is not accepted, or "": none of its cited claims is
-        supported by a sentence of the paper it cites (an answer from the model's
-        memory, with a marker added)."""
-        if is_refusal(text):
-            return ""
-        checked = check_citations(text, hits, self.embedder.embed, self._sentences())
-        supports = [c.support for c in checked.citations if c.support is not None]
-        if supports and max(supports) < WEAK_SUPPORT:
-            return "has no claim that a sentence of its cited papers supports"
         return ""
 
     def _chat_model(self, backend: str):
@@ -475,3 +464,13 @@ class Engine:
 class _FollowUp:
     question: str  # as the user asked it, pronouns and all
     said: str  # the previous answer, not to be repeated
+
+
+def _unsupported(checked: CheckedAnswer) -> str:
+    """Why a model's answer is not accepted, or "": none of its cited claims is
+    supported by a sentence of the paper it cites (an answer from the model's
+    memory, with a marker added)."""
+    supports = [c.support for c in checked.citations if c.support is not None]
+    if not checked.refused and supports and max(supports) < WEAK_SUPPORT:
+        return "has no claim that a sentence of its cited papers supports"
+    return ""

@@ -290,6 +290,32 @@ def _support_rows(
     return vectors[: len(claims)], rows
 
 
+def claim_evidence(
+    cited: Sequence[tuple[str, Sequence[int]]],
+    hits: Sequence[Hit],
+    embed: Callable[[list[str]], np.ndarray],
+    sentences: SentenceLookup | None = None,
+) -> list[dict[int, tuple[float, str]]]:
+    """Per claim, for each number it cites: (support, the sentence of that paper
+    closest to the claim). Support is the claim's best cosine to the paper's title or
+    one of its abstract sentences; the check below and the UI's per-marker evidence
+    both read it."""
+    if not cited:
+        return []
+    numbers = sorted({n for _, ns in cited for n in ns})
+    bodies = [_claim_body(claim, [hits[n - 1].paper.title for n in ns]) for claim, ns in cited]
+    claim_vectors, paper_rows = _support_rows(numbers, hits, bodies, embed, sentences)
+    found = []
+    for (_, ns), vector in zip(cited, claim_vectors, strict=True):
+        per_number = {}
+        for n in ns:
+            title_vector, body = paper_rows[n]
+            top_sim, snippet = max((float(vector @ v), s) for s, v in body)
+            per_number[n] = (max(top_sim, float(vector @ title_vector)), snippet)
+        found.append(per_number)
+    return found
+
+
 def _score_support(
     cited: list[tuple[str, list[int]]],
     hits: Sequence[Hit],
@@ -299,17 +325,14 @@ def _score_support(
     """One Citation per cited hit (its best claim's snippet), and weak-support warnings."""
     if not cited:
         return (), []
-    numbers = sorted({n for _, ns in cited for n in ns})
-    bodies = [_claim_body(claim, [hits[n - 1].paper.title for n in ns]) for claim, ns in cited]
-    claim_vectors, paper_rows = _support_rows(numbers, hits, bodies, embed, sentences)
     best: dict[int, tuple[float, str]] = {}  # n -> (support, snippet)
     warnings = []
-    for (claim, ns), vector in zip(cited, claim_vectors, strict=True):
+    for (claim, ns), per_number in zip(
+        cited, claim_evidence(cited, hits, embed, sentences), strict=True
+    ):
         claim_best = (-1.0, 0)
         for n in ns:
-            title_vector, body = paper_rows[n]
-            top_sim, snippet = max((float(vector @ v), s) for s, v in body)
-            support = max(top_sim, float(vector @ title_vector))
+            support, snippet = per_number[n]
             if n not in best or support > best[n][0]:
                 best[n] = (support, snippet)
             claim_best = max(claim_best, (support, n))
@@ -320,7 +343,7 @@ def _score_support(
             )
     citations = tuple(
         Citation(n=n, paper=hits[n - 1].paper, snippet=best[n][1], support=best[n][0])
-        for n in numbers
+        for n in sorted(best)
     )
     return citations, warnings
 
