@@ -1,7 +1,10 @@
 """The library tab: every indexed paper in a searchable, sortable table, a detail
 view, uploads to ingest (with a per-file result table) and removing a paper.
 
-Table cells are plain strings that the Dataframe shows as text, never as HTML.
+Table cells are plain strings that the Dataframe shows as text, never as HTML. The
+table searches, filters and sorts in the browser; the status line above it (its
+script: ui/library_script.py) says how many papers are shown, why none are, and
+makes a header click sort.
 """
 
 from __future__ import annotations
@@ -18,16 +21,25 @@ from rag.engine import Engine
 from rag.ingest import IngestReport
 from rag.types import Paper
 
-from . import cards, uploads
+from . import cards, library_script, uploads
 
 COLUMNS = ["Title", "Authors", "Year", "Category", "Source file", "Id"]
 RESULT_COLUMNS = ["File", "Status", "Format", "Papers", "Added", "Updated", "Unchanged", "Message"]
 MAX_AUTHORS_IN_TABLE = 3
+# Pixels, not %: on a phone the table scrolls sideways instead of squeezing. Wide
+# enough for each header's longest word with its sort icon and ⋮ button; the
+# hash-named Source file and Id columns are cut short (ui/style.py), in full on hover.
+COLUMN_WIDTHS = [340, 190, 72, 112, 96, 112]
+HINT = (
+    "Search, click a column header to sort (again to reverse), filter from a header's ⋮ "
+    "menu, click a row for the abstract."
+)
 
 
 @dataclass
 class LibraryWidgets:
     count: gr.Markdown
+    status: gr.HTML  # "N of M papers shown", and why none are; its value: M
     table: gr.Dataframe
     refresh: gr.Button
     detail: gr.HTML
@@ -187,8 +199,13 @@ def build(engine: Engine) -> LibraryWidgets:
     with gr.Row(elem_classes="library-head"):
         count = gr.Markdown(count_md, elem_id="paper-count")
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=90)
-    gr.Markdown(
-        "Search, sort by a column header, click a row for the abstract.", elem_classes="hint"
+    gr.Markdown(HINT, elem_classes="hint")
+    status = gr.HTML(
+        len(rows),
+        html_template=library_script.STATUS_HTML,
+        css_template=library_script.STATUS_CSS,
+        js_on_load=library_script.JS,
+        elem_id="library-status",
     )
     table = gr.Dataframe(
         value=rows,
@@ -198,8 +215,7 @@ def build(engine: Engine) -> LibraryWidgets:
         show_search="search",
         wrap=True,
         max_height=520,
-        # pixels, not %: on a phone the table scrolls sideways instead of squeezing
-        column_widths=[330, 200, 60, 80, 130, 120],
+        column_widths=COLUMN_WIDTHS,
         label="Papers",
         show_label=False,
         elem_id="library-table",
@@ -233,7 +249,7 @@ def build(engine: Engine) -> LibraryWidgets:
         elem_id="ingest-results",
     )
     return LibraryWidgets(
-        count, table, refresh, detail, selected, armed, remove, files, add, summary, results
+        count, status, table, refresh, detail, selected, armed, remove, files, add, summary, results
     )
 
 
@@ -258,6 +274,8 @@ def wire(engine: Engine, config: Config, lib: LibraryWidgets) -> None:
         select, None, [lib.detail, lib.selected, lib.remove, lib.armed], api_visibility="private"
     )
     lib.refresh.click(refresh, None, [lib.count, lib.table], api_name="library")
+    # Every change of the library changes the count line; the status line's total follows.
+    lib.count.change(engine.count, None, lib.status, api_visibility="private")
     lib.add.click(
         make_ingest(engine, config),
         [lib.files],

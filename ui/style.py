@@ -78,6 +78,15 @@ a.src-title:hover { text-decoration: underline; }
 /* library: tables in the text font, not monospace */
 #library-table *, #ingest-results *, #eval-metrics *, #eval-rows * { font-family: var(--font) !important; }
 #library-table [role=gridcell], #ingest-results [role=gridcell], #eval-rows [role=gridcell] { font-size: .86rem; }
+/* headers wrap between words, never inside one ("Categor y") */
+#library-table th .header { overflow-wrap: normal !important; word-break: normal !important; hyphens: none; }
+/* the hash-named Source file and Id columns (5th and 6th of ui/library.py's COLUMNS):
+   one line cut with an ellipsis; ui/library_script.py gives the full value as a title */
+#library-table [role=gridcell]:is([data-col="4"], [data-col="5"]) .cell-wrap > span {
+  display: block; flex: 1 1 auto; min-width: 0;
+  white-space: nowrap !important; overflow: hidden; text-overflow: ellipsis;
+}
+#library-status .html-container { padding: 0 !important; }  /* in line with the hint */
 #remove-paper { max-width: 200px; }
 .library-head { align-items: center; }
 .paper-detail h3 { font-size: 1.05rem; margin: 0 0 6px 0; }
