@@ -90,7 +90,15 @@ def test_exactly_the_three_tools_with_citing_instructions(server):
     assert search["required"] == ["query"]
     assert search["properties"]["k"] == {**search["properties"]["k"], "type": "integer"}
     assert search["properties"]["k"]["default"] == 5
-    assert set(search["properties"]) == {"query", "author", "since", "until", "category", "k"}
+    assert set(search["properties"]) == {
+        "query",
+        "author",
+        "since",
+        "until",
+        "category",
+        "k",
+        "include_undated",
+    }
     assert tools["get_paper"].inputSchema["required"] == ["paper_id"]
     schema = httpx.get(server + "gradio_api/mcp/schema", timeout=60).json()
     assert {t["name"] for t in schema} == TOOLS
@@ -119,6 +127,16 @@ def test_search_papers_applies_the_filters(server, engine):
         assert "Yaodong Yu" in paper["authors"] and paper["year"] >= 2023
     unfiltered = ok(server, "search_papers", query="deep networks", k=10)
     assert any("Yaodong Yu" not in p["authors"] for p in unfiltered["papers"])
+
+
+def test_a_year_filter_notes_the_undated_papers_and_can_include_them(server):
+    narrow = ok(server, "search_papers", query="diffusion models", since=2024, k=20)
+    assert all(p["year"] >= 2024 for p in narrow["papers"])
+    assert "papers without a year left out" in " ".join(narrow["notes"])
+    wide = ok(
+        server, "search_papers", query="diffusion models", since=2024, k=20, include_undated=True
+    )
+    assert any(p["year"] is None for p in wide["papers"])
 
 
 def test_ask_library_gives_a_cited_answer(server, engine):
@@ -168,6 +186,7 @@ def test_get_paper_returns_the_record_and_its_bibtex(server, engine):
         ("search_papers", {"k": 3}, "'query' is a required property"),
         ("ask_library", {}, "'question' is a required property"),
         ("get_paper", {"paper_id": 42}, "42 is not of type 'string'"),
+        ("search_papers", {"query": "x", "include_undated": "yes"}, "is not of type 'boolean'"),
     ],
 )
 def test_bad_input_is_a_one_line_error(server, tool, arguments, message):

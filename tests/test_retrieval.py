@@ -13,11 +13,11 @@ import pytest
 
 from rag.authors import AuthorIndex, NameKey, fold
 from rag.errors import InputError, NoMatchError
-from rag.filters import combine, from_question, parse_years, to_where
+from rag.filters import allows, combine, from_question, parse_years, to_where
 from rag.query import is_list_question, topic_phrase
 from rag.retrieval import coverage, group_by_paper, rrf
 from rag.sentences import split_sentences
-from rag.types import Filters, normalise_title
+from rag.types import Filters, Paper, normalise_title
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,6 +198,21 @@ def test_filter_descriptions_read_naturally():
     )
 
 
+def test_undated_papers_pass_a_year_bound_only_when_included():
+    undated = Paper.create("Undated", "An abstract.")
+    recent = Paper.create("Recent", "An abstract.", year=2024)
+    bound = Filters(since=2023)
+    assert not allows(bound, undated, None) and allows(bound, recent, None)
+    widened = Filters(since=2023, include_undated=True)
+    assert allows(widened, undated, None) and allows(widened, recent, None)
+    assert not allows(Filters(until=2020, include_undated=True), recent, None)
+    assert not Filters(include_undated=True)  # on its own it restricts nothing
+    assert widened.describe() == "since 2023 or undated"
+    # A where clause cannot ask for a missing field: the allowed ids carry the bound.
+    assert to_where(widened, {"p1"}) == {"paper_id": {"$in": ["p1"]}}
+    assert combine(widened, Filters(authors=("A B",))).include_undated
+
+
 def test_inverted_year_range_is_an_error():
     with pytest.raises(InputError, match="inverted"):
         combine(Filters(since=2024, until=2020), Filters())
@@ -252,6 +267,35 @@ def test_explicit_filter_matching_nothing_says_so(engine):
         engine.retrieve("diffusion models", filters=Filters(since=2039))
     with pytest.raises(NoMatchError, match="Nobody Atall"):
         engine.retrieve("diffusion models", filters=Filters(authors=("Nobody Atall",)))
+
+
+def test_a_year_filter_says_how_many_undated_papers_it_left_out(engine):
+    """Most bundled papers have no year: a year bound must say it dropped them and
+    let them back in on request, never lose them silently."""
+    catalog = list(engine.snapshot.catalog.values())
+    undated = sum(p.year is None for p in catalog)
+    dated = sum(p.year is not None and p.year >= 2024 for p in catalog)
+    assert undated and dated  # the bundled library has both kinds
+
+    narrow = engine.retrieve("diffusion models", filters=Filters(since=2024), top_k=20)
+    assert narrow.hits and all(h.paper.year and h.paper.year >= 2024 for h in narrow.hits)
+    assert f"{undated} papers without a year left out" in " ".join(narrow.notes)
+
+    wide = engine.retrieve(
+        "diffusion models", filters=Filters(since=2024, include_undated=True), top_k=20
+    )
+    assert any(h.paper.year is None for h in wide.hits)
+    assert all(h.paper.year is None or h.paper.year >= 2024 for h in wide.hits)
+    assert f"({dated + undated} papers)" in wide.notes[0] and "left out" not in wide.notes[0]
+
+    # Listing (a question that is only filters) honours the same switch.
+    listed = engine.retrieve("papers from 2024", filters=Filters(include_undated=True))
+    assert listed.listing and any(h.paper.year is None for h in listed.hits)
+
+
+def test_a_year_filter_matching_only_undated_papers_says_so(engine):
+    with pytest.raises(NoMatchError, match=r"papers without a year left out; include undated"):
+        engine.retrieve("diffusion models", filters=Filters(since=2039))
 
 
 def test_list_question_keeps_more_than_top_k_when_scores_are_close(engine):

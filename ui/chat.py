@@ -9,6 +9,7 @@ shared and only read here.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,7 @@ class ChatSession:
     answers: list[tuple[str, Answer]] = field(default_factory=list)  # (card prefix, answer)
     evidence: dict[str, EvidenceMap] = field(default_factory=dict)  # by card prefix
     history: list[Turn] = field(default_factory=list)
+    pending: str = ""  # the question being answered, for Stop to hand back
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ChatWidgets:
     chatbot: gr.Chatbot
     question: gr.Textbox
     send: gr.Button
+    stop: gr.Button
     new_chat: gr.Button
     export: gr.DownloadButton
     chips: filterchips.FilterChips
@@ -168,6 +171,7 @@ def make_ask(engine: Engine):
         since: str | None,
         until: str | None,
         categories: list[str] | None,
+        include_undated: bool | None,
         show_uncited: bool,
     ) -> Iterator[tuple]:
         session = session or ChatSession()
@@ -183,18 +187,27 @@ def make_ask(engine: Engine):
             yield _outputs(session, show_uncited, question=question)
             return
         session.messages = [*session.messages, _message(cards.streaming_markdown(question), "user")]
+        session.pending = question
         try:
-            options = settings_ui.read(backend, top_k, authors, since, until, categories)
+            options = settings_ui.read(
+                backend, top_k, authors, since, until, categories, include_undated
+            )
             events = engine.ask_stream(question, history=list(session.history), **options)
             text = ""
             answer: Answer | None = None
-            for event in events:
-                if isinstance(event, Answer):
-                    answer = event
-                    break
-                text += event
-                streaming = [*session.messages, _message(cards.streaming_markdown(text) + " ▌")]
-                yield ("", streaming, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            # Stop cancels this handler: Gradio closes it, and closing the engine's
+            # stream closes the LLM request (the server stops generating).
+            with contextlib.closing(events):
+                for event in events:
+                    if isinstance(event, Answer):
+                        answer = event
+                        break
+                    text += event
+                    streaming = [
+                        *session.messages,
+                        _message(cards.streaming_markdown(text) + " ▌"),
+                    ]
+                    yield ("", streaming, gr.skip(), gr.skip(), gr.skip(), gr.skip())
         except RagError as exc:  # say what to fix; the question stays in the box
             session.messages = [*session.messages, _message(f"⚠ {cards.esc(exc)}")]
             yield _outputs(session, show_uncited, question=question)
@@ -219,6 +232,25 @@ def make_ask(engine: Engine):
         yield _outputs(session, show_uncited, answer=answer)
 
     return ask
+
+
+STOPPED = "⏹ Stopped before the answer was finished; nothing of it was kept."
+
+
+def stopped(question: str, session: ChatSession | None, show_uncited: bool):
+    """After Stop: a note in place of the unfinished (unchecked) answer, and the
+    question back in the box to edit or ask again."""
+    session = session or ChatSession()
+    last = session.messages[-1] if session.messages else None
+    if last is None or last["role"] != "user":  # the answer finished first
+        return _outputs(session, show_uncited, question=question)
+    session.messages = [*session.messages, _message(STOPPED)]
+    return _outputs(session, show_uncited, question=question or session.pending)
+
+
+def streaming_controls(running: bool) -> tuple[gr.Button, gr.Button]:
+    """(Ask, Stop): Stop shows only while an answer is being written."""
+    return gr.Button(visible=not running), gr.Button(visible=running)
 
 
 def new_chat(show_uncited: bool):
@@ -269,6 +301,9 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                     submit_btn=False,
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
+                stop = gr.Button(
+                    "Stop", variant="stop", scale=1, min_width=70, visible=False, elem_id="stop"
+                )
             with gr.Row(elem_classes="chat-actions"):
                 new_chat_button = gr.Button("New chat", size="sm", elem_id="new-chat")
                 export = gr.DownloadButton(
@@ -281,7 +316,7 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                 answer_json = gr.JSON(show_label=False)
     session = gr.State(ChatSession())
     return ChatWidgets(
-        chatbot, question, send, new_chat_button, export, chips, sources, answer_json, session
+        chatbot, question, send, stop, new_chat_button, export, chips, sources, answer_json, session
     )
 
 
@@ -306,19 +341,40 @@ def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidget
         "api_visibility": "private",
         "queue": False,
     }
-    chat.send.click(ask, inputs, outputs, api_name="ask").then(**export_step)
-    chat.question.submit(ask, inputs, outputs, api_visibility="private").then(**export_step)
+    controls = [chat.send, chat.stop]
+    private = {"inputs": None, "outputs": controls, "api_visibility": "private", "queue": False}
+    running = {"fn": lambda: streaming_controls(True), **private}
+    done = {"fn": lambda: streaming_controls(False), **private}
+    asking = [
+        chat.send.click(**running).then(ask, inputs, outputs, api_name="ask"),
+        chat.question.submit(**running).then(ask, inputs, outputs, api_visibility="private"),
+    ]
 
     def pick_example(evt: gr.SelectData) -> str:
         return (evt.value or {}).get("text", "")
 
-    chat.chatbot.example_select(
-        pick_example,
-        None,
-        chat.question,
+    asking.append(
+        chat.chatbot.example_select(
+            pick_example,
+            None,
+            chat.question,
+            api_visibility="private",
+            queue=False,
+        )
+        .then(**running)
+        .then(ask, inputs, outputs, api_visibility="private")
+    )
+    for event in asking:
+        event.then(**done).then(**export_step)
+    # Stop cancels whichever ask is running; its handler puts the question back.
+    chat.stop.click(
+        stopped,
+        [chat.question, chat.session, settings.show_uncited],
+        outputs,
+        cancels=asking,
         api_visibility="private",
         queue=False,
-    ).then(ask, inputs, outputs, api_visibility="private").then(**export_step)
+    ).then(**done).then(**export_step)
     chat.new_chat.click(new_chat, [settings.show_uncited], outputs, api_name="new_chat").then(
         **export_step
     )

@@ -147,6 +147,7 @@ def make_run(engine: Engine, config: Config):
         since: str | None,
         until: str | None,
         categories: list[str] | None,
+        include_undated: bool | None,
         progress=gr.Progress(),  # noqa: B008 - how Gradio hands a handler its progress bar
     ):
         import pandas as pd
@@ -167,7 +168,9 @@ def make_run(engine: Engine, config: Config):
             progress((done, total), desc=message, unit="steps")  # answers, then ablation retrievals
 
         try:
-            options = settings_ui.read(backend, top_k, authors, since, until, categories)
+            options = settings_ui.read(
+                backend, top_k, authors, since, until, categories, include_undated
+            )
             report = run_eval(
                 engine, questions, out, ablation=bool(ablation), progress=update, **options
             )

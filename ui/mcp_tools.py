@@ -68,7 +68,7 @@ def tools(engine: Engine) -> list:
 
     def search_papers(
         query: str, author: str = "", since: int = 0, until: int = 0, category: str = "",
-        k: int = 5,
+        k: int = 5, include_undated: bool = False,
     ) -> str:  # fmt: skip
         """Search the paper library (abstracts) by topic. Returns the best-matching papers, best first, each with its paper id, title, authors, year, link and the sentences of its abstract that best match the query. When you use a paper, cite it by its paper id and quote its matching sentence word for word; do not state more than the sentences say. Call get_paper for a paper's full abstract and BibTeX.
 
@@ -79,15 +79,19 @@ def tools(engine: Engine) -> list:
             until: only papers up to this year; 0 for no limit.
             category: only papers in this category, e.g. "cs.LG"; empty for any.
             k: how many papers to return, 1 to 50 (a query that is only filters lists up to 50).
+            include_undated: true to let papers with no year through since/until (the notes say how many a year filter left out).
 
         Returns:
             JSON: {"query", "papers": [{"paper_id", "title", "authors", "year", "category", "link", "score", "sentences": [{"text", "score"}]}], "notes"}, or {"error"}.
         """
-        return _run(lambda: _search(engine, query, author, since, until, category, k))
+        return _run(
+            lambda: _search(engine, query, author, since, until, category, k, include_undated)
+        )
 
     def ask_library(
-        question: str, author: str = "", since: int = 0, until: int = 0, category: str = ""
-    ) -> str:
+        question: str, author: str = "", since: int = 0, until: int = 0, category: str = "",
+        include_undated: bool = False,
+    ) -> str:  # fmt: skip
         """Answer a question from the paper library. Every claim in the answer ends with a [n] marker; citations[n] gives that paper's paper id, title, the abstract sentence that supports the claim and a support score (0-1; below 0.45 is weak). When you pass the answer on, cite each paper by its paper id and quote its supporting sentence; if "refused" is true the library does not answer the question: say so rather than answering from memory.
 
         Args:
@@ -96,11 +100,12 @@ def tools(engine: Engine) -> list:
             since: only papers from this year on; 0 for no limit.
             until: only papers up to this year; 0 for no limit.
             category: only papers in this category, e.g. "cs.LG"; empty for any.
+            include_undated: true to let papers with no year through since/until.
 
         Returns:
             JSON: {"question", "answer", "refused", "citations": [{"n", "paper_id", "title", "authors", "year", "snippet", "support", "link"}], "retrieved", "warnings", "backend", "latency_s", "evidence"} (snippet: the supporting sentence), or {"error"}.
         """
-        return _run(lambda: _ask(engine, question, author, since, until, category))
+        return _run(lambda: _ask(engine, question, author, since, until, category, include_undated))
 
     def get_paper(paper_id: str) -> str:
         """The full record of one paper in the library: title, abstract, authors, year, category, venue, identifiers, link, and a BibTeX entry for it. Cite the paper by its paper id, and quote its abstract word for word.
@@ -118,11 +123,10 @@ def tools(engine: Engine) -> list:
 
 # ------------------------------------------------------------------ the tools' work
 def _search(engine: Engine, query: Any, author: Any, since: Any, until: Any, category: Any,
-            k: Any) -> dict[str, Any]:  # fmt: skip
+            k: Any, include_undated: Any = False) -> dict[str, Any]:  # fmt: skip
     k = _whole("k", k, 1, MAX_RESULTS)
-    retrieval: Retrieval = engine.retrieve(
-        _text("query", query), top_k=k, filters=_filters(author, since, until, category)
-    )
+    filters = _filters(author, since, until, category, include_undated)
+    retrieval: Retrieval = engine.retrieve(_text("query", query), top_k=k, filters=filters)
     # The answerer's sentence model (cosine, rhetorical role, what is asked for) picks
     # each paper's sentences, as it does for the answers' citations.
     ranked = engine.extractive_answerer().best_sentences(retrieval.plan, retrieval.hits)
@@ -148,14 +152,14 @@ def _search(engine: Engine, query: Any, author: Any, since: Any, until: Any, cat
 
 
 def _ask(engine: Engine, question: Any, author: Any, since: Any, until: Any,
-         category: Any) -> dict[str, Any]:  # fmt: skip
-    filters = _filters(author, since, until, category)
+         category: Any, include_undated: Any = False) -> dict[str, Any]:  # fmt: skip
+    filters = _filters(author, since, until, category, include_undated)
     return engine.ask(_text("question", question), filters=filters).to_json()
 
 
 def _paper(engine: Engine, paper_id: Any) -> dict[str, Any]:
     wanted = _text("paper_id", paper_id).strip()
-    paper = engine.snapshot.catalog.get(wanted)
+    paper = engine.paper(wanted)
     if paper is None:
         shown = wanted[:SHOWN_ID_CHARS] + ("..." if len(wanted) > SHOWN_ID_CHARS else "")
         raise InputError(f"unknown paper id {shown!r}; use search_papers to find ids")
@@ -192,8 +196,14 @@ def _whole(name: str, value: Any, low: int, high: int) -> int:
     return int(value)
 
 
-def _filters(author: Any, since: Any, until: Any, category: Any) -> Filters:
+def _filters(
+    author: Any, since: Any, until: Any, category: Any, include_undated: Any = False
+) -> Filters:
     """The tools' filter arguments as Filters: empty text and 0 mean no filter."""
+    if not isinstance(include_undated, bool):
+        raise InputError(
+            f"include_undated must be true or false, got {str(include_undated)[:40]!r}"
+        )
     author = _text("author", author).strip()
     category = _text("category", category).strip()
     first = _whole("since", since, 0, 9999)
@@ -203,6 +213,7 @@ def _filters(author: Any, since: Any, until: Any, category: Any) -> Filters:
         since=first or None,
         until=last or None,
         categories=(category,) if category else (),
+        include_undated=include_undated,
     )
 
 

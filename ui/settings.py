@@ -5,7 +5,7 @@ keeps component values per session). The chat and the eval tab read the same
 widgets, so an eval runs with the settings the user is chatting with.
 
     >>> to_filters("Yaodong Yu; Yi Ma", 2020, None, ["LG"])
-    Filters(authors=('Yaodong Yu', 'Yi Ma'), since=2020, until=None, categories=('LG',))
+    Filters(authors=('Yaodong Yu', 'Yi Ma'), since=2020, until=None, categories=('LG',), include_undated=False)
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def to_filters(
     since: float | int | str | None,
     until: float | int | str | None,
     categories: Sequence[str] | None,
+    include_undated: bool = False,
 ) -> Filters:
     """Widget values -> Filters; an inverted year range raises InputError."""
     filters = Filters(
@@ -72,6 +73,7 @@ def to_filters(
         since=_year(since),
         until=_year(until),
         categories=tuple(categories or ()),
+        include_undated=bool(include_undated),
     )
     check(filters)
     return filters
@@ -85,12 +87,21 @@ class SettingsWidgets:
     since: gr.Dropdown
     until: gr.Dropdown
     categories: gr.Dropdown
+    include_undated: gr.Checkbox
     show_uncited: gr.Checkbox
 
     @property
     def answer_inputs(self) -> list[gr.components.Component]:
         """The inputs every answering handler takes, in the order of `read`."""
-        return [self.backend, self.top_k, self.authors, self.since, self.until, self.categories]
+        return [
+            self.backend,
+            self.top_k,
+            self.authors,
+            self.since,
+            self.until,
+            self.categories,
+            self.include_undated,
+        ]
 
 
 def read(
@@ -100,12 +111,13 @@ def read(
     since: str | None,
     until: str | None,
     categories: Sequence[str] | None,
+    include_undated: bool | None = False,
 ) -> dict:
     """The ask_stream / run_eval keyword arguments for the widget values."""
     return {
         "llm": backend or EXTRACTIVE,
         "top_k": int(top_k) if top_k else None,
-        "filters": to_filters(authors, since, until, categories),
+        "filters": to_filters(authors, since, until, categories, bool(include_undated)),
     }
 
 
@@ -130,11 +142,19 @@ def build(config: Config, categories: Sequence[str], years: Sequence[int]) -> Se
         until = gr.Dropdown(
             years_shown, value=ANY_YEAR, label="To year", min_width=100, elem_id="until-year"
         )
+    include_undated = gr.Checkbox(
+        label="Include papers with no year",
+        value=False,
+        elem_id="include-undated",
+        info="a year filter otherwise leaves them out (the answer says how many)",
+    )
     category = gr.Dropdown(
         sorted(categories), multiselect=True, label="Categories", value=[], elem_id="categories"
     )
     show_uncited = gr.Checkbox(label="Show retrieved papers that were not cited", value=False)
-    return SettingsWidgets(backend, top_k, authors, since, until, category, show_uncited)
+    return SettingsWidgets(
+        backend, top_k, authors, since, until, category, include_undated, show_uncited
+    )
 
 
 def year_choices(years: Sequence[int]) -> list[str]:

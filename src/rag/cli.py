@@ -132,9 +132,19 @@ def _progress_bar():
 
 
 def _filters(
-    author: tuple[str, ...], since: int | None, until: int | None, category: tuple[str, ...]
+    author: tuple[str, ...],
+    since: int | None,
+    until: int | None,
+    category: tuple[str, ...],
+    include_undated: bool = False,
 ) -> Filters:
-    return Filters(authors=author, since=since, until=until, categories=category)
+    return Filters(
+        authors=author,
+        since=since,
+        until=until,
+        categories=category,
+        include_undated=include_undated,
+    )
 
 
 @main.command()
@@ -150,6 +160,11 @@ def _filters(
 @click.option("--until", type=int, default=None, help="Only papers up to this year.")
 @click.option("--category", multiple=True, help="Only papers in this category (repeatable).")
 @click.option(
+    "--include-undated",
+    is_flag=True,
+    help="Let papers with no year through --since/--until (and years in the question).",
+)
+@click.option(
     "--llm",
     default=None,
     help="Answer backend: extractive, llamacpp, ollama, openai [env RAG_LLM].",
@@ -158,19 +173,26 @@ def _filters(
 @_STORE
 @_CHROMA_URL
 def ask(question: str, top_k: int | None, author: tuple[str, ...], since: int | None, until: int | None,
-        category: tuple[str, ...], llm: str | None, as_json: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
+        category: tuple[str, ...], include_undated: bool, llm: str | None, as_json: bool, store: Path | None, chroma_url: str | None) -> None:  # fmt: skip
     """Answer QUESTION from the library, with numbered citations."""
     from .types import Answer
 
     config = _config(store=store, chroma_url=chroma_url, top_k=top_k, llm=llm)
     engine = _engine(config)
-    events = engine.ask_stream(question, filters=_filters(author, since, until, category))
+    events = engine.ask_stream(
+        question, filters=_filters(author, since, until, category, include_undated)
+    )
     answer: Answer | None = None
-    for event in events:
-        if isinstance(event, Answer):
-            answer = event
-        elif not as_json:
-            click.echo(event, nl=False)
+    try:
+        for event in events:
+            if isinstance(event, Answer):
+                answer = event
+            elif not as_json:
+                click.echo(event, nl=False)
+    except KeyboardInterrupt:  # Ctrl-C stops the answer and its LLM request
+        events.close()
+        click.echo("\nstopped: the answer was not finished", err=True)
+        sys.exit(130)
     assert answer is not None
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
@@ -274,6 +296,43 @@ def eval_(questions: tuple[Path, ...], out: Path, llm: str | None, top_k: int | 
     if comparison:
         click.echo(comparison.read_text(encoding="utf-8"))
         click.echo(f"wrote {comparison}")
+
+
+@main.command(name="bench-retrieval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True,
+              help="The relevance judgements to score against: qrels/SPLIT.tsv.")  # fmt: skip
+@click.option("--queries-limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N queries of the split (queries.jsonl order).")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where results.jsonl, report.json and report.md go "
+                   "[default: eval/out/beir-NAME-SPLIT].")  # fmt: skip
+@click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The corpus's own store, kept for re-runs (never RAG_STORE's library) "
+                   "[default: DATASET/.rag-store].")  # fmt: skip
+@click.option("--rebuild", is_flag=True, help="Drop the corpus's store and embed it again.")
+def bench_retrieval(dataset: Path, split: str, queries_limit: int | None, out: Path | None, store: Path | None, rebuild: bool) -> None:  # fmt: skip
+    """Score retrieval on a benchmark in BEIR's format (DATASET/corpus.jsonl,
+    queries.jsonl, qrels/SPLIT.tsv): nDCG@10, recall@10, recall@100, MRR@10 and warm
+    p50 latency for each retriever mode.
+
+    The corpus is stored with its own document ids in a store of its own, kept for
+    re-runs: an unchanged corpus is not embedded again, and a store built with another
+    embedding model is rebuilt. No filters are read from the queries' text.
+    """
+    from .evaluation.beir import load_beir
+    from .evaluation.benchmark import STORE_DIR, benchmark_engine, ingest_corpus, run_benchmark
+
+    data = load_beir(dataset, split, queries_limit)
+    engine = benchmark_engine(_config(), store or dataset / STORE_DIR)
+    progress = _progress_bar()
+    ingested = ingest_corpus(engine, data, progress, rebuild=rebuild)
+    click.echo(f"{data.name}: {ingested.report.summary()}; store {engine.store.location}")
+    report = run_benchmark(
+        engine, data, out or Path("eval/out") / f"beir-{data.name}-{split}", ingested, progress
+    )
+    click.echo(report.summary())
+    click.echo(f"wrote {report.results_path}, {report.json_path} and {report.report_path}")
 
 
 @main.group()

@@ -28,7 +28,7 @@ from .config import Config
 from .embedding import Embedder, shared_embedder
 from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreError
 from .glossary import Glossary
-from .query import HAS_WORD, QueryPlan, analyse, only_stop_words
+from .query import HAS_WORD, QueryPlan, analyse, only_stop_words, plan_of
 from .retrieval import Retriever
 from .store import Store, remove_store_files
 from .tuning import Tuning
@@ -163,6 +163,32 @@ class Engine:
                 self._refresh()
         return report
 
+    def ingest_papers(
+        self,
+        papers: Sequence[Paper],
+        progress: ingesting.Progress | None = None,
+        rebuild: bool = False,
+    ) -> ingesting.IngestReport:
+        """Make the library hold exactly these papers, with their ids as given and none
+        merged (a benchmark corpus, see ingest.run_papers); only new and changed text is
+        embedded, and papers not among them are removed."""
+        with self._write_lock:
+            if rebuild:
+                self._reset_store()
+            report = ingesting.run_papers(
+                self.store,
+                self.embedder.embed,
+                papers,
+                self.settings_fingerprint,
+                self.config.chunk_size,
+                self.config.chunk_overlap,
+                progress,
+            )
+            changed = report.added or report.updated or report.removed
+            if changed or rebuild or self._snapshot is None:
+                self._refresh()
+        return report
+
     def _reset_store(self) -> None:
         """Empty the store for --rebuild, even one too damaged for Chroma to open or empty."""
         try:
@@ -188,6 +214,10 @@ class Engine:
     def count(self) -> int:
         return len(self.snapshot.catalog)
 
+    def paper(self, paper_id: str) -> Paper | None:
+        """The stored paper with this id, or None."""
+        return self.snapshot.catalog.get(paper_id)
+
     # ---------------------------------------------------------------- retrieval
     def retrieve(
         self,
@@ -196,8 +226,11 @@ class Engine:
         filters: Filters | None = None,
         mode: str | None = None,
         prefer: Sequence[str] = (),
+        read_filters: bool = True,
     ) -> Retrieval:
-        """Validated question -> hits, with filters from flags and from the question."""
+        """Validated question -> hits, with filters from flags and from the question;
+        read_filters=False reads none from the question (a benchmark's queries: a claim
+        about "methadone treatment in 2001" is not a request for papers from 2001)."""
         started = time.perf_counter()
         question = self.validate_question(question)
         snap = self.snapshot
@@ -205,7 +238,10 @@ class Engine:
             raise EmptyStoreError(
                 f"the library at {self.store.location} is empty: run `rag ingest` first"
             )
-        plan = analyse(question, snap.authors, snap.categories, filters)
+        if read_filters:
+            plan = analyse(question, snap.authors, snap.categories, filters)
+        else:
+            plan = plan_of(question, filters if filters is not None else Filters())
         active = plan.filters
         allowed, notes = self._allowed(active, snap)
         if prefer:
@@ -253,13 +289,27 @@ class Engine:
         allowed = {
             pid for pid, p in snap.catalog.items() if filtering.allows(active, p, author_ids)
         }
+        # Papers a year bound left out only because they have no year: said, never silent.
+        undated = 0
+        if active.has_years and not active.include_undated:
+            widened = replace(active, include_undated=True)
+            undated = sum(
+                1
+                for p in snap.catalog.values()
+                if p.year is None and filtering.allows(widened, p, author_ids)
+            )
+        left_out = f"{undated} paper{'s' if undated != 1 else ''} without a year left out"
         if not allowed:
             raise NoMatchError(
                 f"no paper in the library matches the filters ({active.describe()}): "
-                "widen or remove them"
+                + (f"{left_out}; include undated papers or " if undated else "")
+                + "widen or remove them"
             )
         n = len(allowed)
-        return allowed, [f"filtered by {active.describe()} ({n} paper{'s' if n != 1 else ''})"]
+        note = f"filtered by {active.describe()} ({n} paper{'s' if n != 1 else ''})"
+        if undated:
+            note += f"; {left_out} (include undated papers to search them too)"
+        return allowed, [note]
 
     def validate_question(self, question: str) -> str:
         question = " ".join((question or "").split())

@@ -161,6 +161,7 @@ def combine(explicit: Filters, recognised: Filters) -> Filters:
         since=explicit.since if explicit.since is not None else recognised.since,
         until=explicit.until if explicit.until is not None else recognised.until,
         categories=explicit.categories or recognised.categories,
+        include_undated=explicit.include_undated,
     )
     check(combined)
     return combined
@@ -179,9 +180,11 @@ def to_where(filters: Filters, paper_ids: set[str] | None) -> dict[str, Any] | N
     clauses: list[dict[str, Any]] = []
     if paper_ids is not None:
         clauses.append({"paper_id": {"$in": sorted(paper_ids)}})
-    if filters.since is not None:
+    # A missing year cannot be asked for in a where clause: with undated papers
+    # included, the year bounds are left to paper_ids (the engine resolves them).
+    if filters.since is not None and not filters.include_undated:
         clauses.append({"year": {"$gte": filters.since}})
-    if filters.until is not None:
+    if filters.until is not None and not filters.include_undated:
         clauses.append({"year": {"$lte": filters.until}})
     if filters.categories:
         clauses.append({"category": {"$in": list(filters.categories)}})
@@ -194,9 +197,12 @@ def allows(filters: Filters, paper: Paper, paper_ids: set[str] | None) -> bool:
     """The same predicate as to_where, for in-memory candidates (keyword search)."""
     if paper_ids is not None and paper.paper_id not in paper_ids:
         return False
-    if filters.since is not None and (paper.year is None or paper.year < filters.since):
-        return False
-    if filters.until is not None and (paper.year is None or paper.year > filters.until):
+    if paper.year is None:
+        if filters.has_years and not filters.include_undated:
+            return False
+    elif (filters.since is not None and paper.year < filters.since) or (
+        filters.until is not None and paper.year > filters.until
+    ):
         return False
     if filters.categories and paper.category not in filters.categories:
         return False

@@ -8,6 +8,7 @@
                   new or changed text -> embed and store; changed metadata -> rewrite it
                 then write the file's manifest entry
     --prune:    papers that none of their source files holds any more are removed
+    run_papers: papers given as they are (a benchmark corpus): ids kept, none merged
 
 Memory stays bounded however large the input: one batch of papers is held at a
 time, the store itself is the de-duplication map, and only paper ids are kept for
@@ -209,6 +210,40 @@ def run(
     return job.finish(time.perf_counter() - started)
 
 
+def run_papers(
+    store: Store,
+    embed: Embed,
+    papers: Sequence[Paper],
+    settings: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Make the store hold exactly these papers, as given: their ids kept, none merged
+    with another (by title, DOI or arXiv id), stored papers not among them removed.
+
+    For a benchmark corpus: its relevance judgements name its own document ids, and
+    distinct documents may share a title. Files go through `run`, which merges copies.
+    As there, only papers whose content hash changed are rewritten, and only those
+    whose text changed are embedded again.
+    """
+    started = time.perf_counter()
+    ids: set[str] = set()
+    for paper in papers:
+        if paper.paper_id in ids:
+            raise ValueError(f"paper id {paper.paper_id!r} is given twice")
+        ids.add(paper.paper_id)
+    job = _Run(store, embed, settings, chunk_size, chunk_overlap)
+    for start in range(0, len(papers), BATCH_PAPERS):
+        job.given(papers[start : start + BATCH_PAPERS])
+        if progress:
+            progress(min(start + BATCH_PAPERS, len(papers)), len(papers), "papers")
+    gone = sorted(set(store.papers()) - ids)
+    store.delete_papers(gone)
+    job.report.removed = len(gone)
+    return job.finish(time.perf_counter() - started)
+
+
 class _Run:
     """The state of one ingest: what it changed, by paper id (compact at any size)."""
 
@@ -338,6 +373,19 @@ class _Run:
                     result.unchanged += 1
         self.write(pending)
         self.progress.advance(copies)
+
+    def given(self, papers: Sequence[Paper]) -> None:
+        """Store a batch of papers as they are, matched with the store by id alone."""
+        stored = self.store.lookup(p.paper_id for p in papers)
+        pending: list[tuple[Prepared, StoredPaper | None]] = []
+        for paper in papers:
+            pid, old = paper.paper_id, stored.get(paper.paper_id)
+            self.seen.add(pid)
+            if old is not None and old.content_hash == content_hash(paper, self.settings):
+                continue  # unchanged: not even chunked
+            (self.added if old is None else self.updated).add(pid)
+            pending.append((self.prepare(paper), old))
+        self.write(pending)
 
     def write(self, pending: Sequence[tuple[Prepared, StoredPaper | None]]) -> None:
         """Embed what has new text; rewrite only the metadata of the rest."""

@@ -225,5 +225,5 @@ def analyse(
         raise NoMatchError(
             f"no author named {person} in the library{hint}: check the spelling or see `rag papers`"
         )
-    active = filtering.combine(explicit or Filters(), recognised)
+    active = filtering.combine(explicit if explicit is not None else Filters(), recognised)
     return plan_of(question, active, topic)

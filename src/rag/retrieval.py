@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 RRF_K = 60
 CANDIDATES = 40  # chunks taken from each retriever before fusion
 RERANK_DEPTH = 30  # papers the second stage looks at
+DEEP_MARGIN = 2.0  # chunks per wanted paper, per library chunk ratio, for k > CANDIDATES
 LIST_MAX = 12  # most papers a "which papers ..." question returns
 # A list question keeps every paper whose rerank score is within this share of
 # the best one (scores are cosine-like, in [0, 1]).
@@ -77,6 +78,14 @@ FEEDBACK_WEIGHT = 0.75  # Rocchio beta: how far the query vector moves toward th
 # multi-paper recall@5: 0 -> 0.905 / 0.68, 0.15 -> 0.917 / 0.74,
 # 0.25 -> 0.927 / 0.78, 0.35 -> 0.926 / 0.79 (author recall down to 0.967).
 LEAD_TITLE_WEIGHT = 0.25
+
+
+def _below(tail: list[Candidate], floor: float) -> list[Candidate]:
+    """Candidates past the second stage's depth, kept in first-stage order and scored
+    just below the last reranked one (floor), for lists longer than RERANK_DEPTH."""
+    for i, c in enumerate(tail, start=1):
+        c.scores["rerank"] = floor - i * 1e-6
+    return tail
 
 
 class _Pool:
@@ -180,10 +189,11 @@ class Retriever:
         named topic of a list question (QueryPlan.topic_phrase), if it has one."""
         vector = self.embedder.embed_one(query) if mode != "bm25" else None
         pool = _Pool()
+        depth = self._depth(k)
         if vector is not None:
-            pool.add_dense(self.dense(vector, CANDIDATES, where))
+            pool.add_dense(self.dense(vector, depth, where))
         if mode != "dense":
-            pool.add_keyword(self.bm25(query, CANDIDATES, allowed))
+            pool.add_keyword(self.bm25(query, depth, allowed))
         candidates = self._candidates(pool)
         score_key = "fused"
         if mode == "hybrid+rerank" and candidates:
@@ -205,7 +215,8 @@ class Retriever:
                 # words ("neural collapse", "re-basin") that a paraphrased question
                 # lacks: a keyword round with it brings in the papers that share them.
                 pool.add_keyword(self.bm25(self.catalog[lead].title, CANDIDATES, allowed))
-            pooled = self._candidates(pool)[:RERANK_DEPTH]
+            pooled_all = self._candidates(pool)
+            pooled = pooled_all[:RERANK_DEPTH]
             if list_question:
                 # A list question asks for the siblings of the best papers, so the
                 # second stage also scores against the feedback: the moved vector
@@ -217,8 +228,19 @@ class Retriever:
             else:
                 candidates = self.rerank(query, vector, pooled)
             score_key = "rerank"
+            if k > len(candidates):  # a deep list: the rest of the pool below the reranked
+                candidates += _below(pooled_all[RERANK_DEPTH:], candidates[-1].scores["rerank"])
         keep = self._cut(topic, candidates, score_key, k, list_question)
         return [self._hit(c, c.scores[score_key]) for c in keep]
+
+    def _depth(self, k: int) -> int:
+        """Chunks taken from each first-stage retriever: CANDIDATES, or for a longer list
+        (a benchmark's top 100) enough for k papers with a margin (twice the library's
+        chunks per paper: a paper's chunks tend to rank together)."""
+        if k <= CANDIDATES:
+            return CANDIDATES
+        per_paper = len(self.keyword) / max(len(self.catalog), 1)
+        return math.ceil(k * DEEP_MARGIN * max(per_paper, 1.0))
 
     def _candidates(self, pool: _Pool) -> list[Candidate]:
         grouped = group_by_paper(

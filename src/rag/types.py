@@ -57,13 +57,19 @@ class Paper:
 
     @classmethod
     def create(cls, title: str, abstract: str, **fields: Any) -> Paper:
-        """Build a paper with its id derived from the title and tidy text fields."""
+        """Build a paper with tidy text fields and its id derived from the title, unless
+        a `paper_id` is given (a benchmark corpus's own document id).
+
+        >>> Paper.create("A  title", "Text.", paper_id="doc-7").paper_id
+        'doc-7'
+        """
         title = " ".join(title.split())
         abstract = " ".join(abstract.split())
         for key in ("authors", "affiliations", "sources"):
             if key in fields:
                 fields[key] = tuple(fields[key])
-        return cls(paper_id=paper_id_for(title), title=title, abstract=abstract, **fields)
+        paper_id = fields.pop("paper_id", None) or paper_id_for(title)
+        return cls(paper_id=paper_id, title=title, abstract=abstract, **fields)
 
     @property
     def text(self) -> str:
@@ -117,9 +123,15 @@ class Filters:
     since: int | None = None  # first year, inclusive
     until: int | None = None  # last year, inclusive
     categories: tuple[str, ...] = ()  # any of these categories
+    # A paper with no year fails a year bound unless this is set (it alone filters nothing).
+    include_undated: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.authors or self.since or self.until or self.categories)
+
+    @property
+    def has_years(self) -> bool:
+        return self.since is not None or self.until is not None
 
     def describe(self) -> str:
         parts = []
@@ -133,6 +145,8 @@ class Filters:
             parts.append(f"since {self.since}")
         elif self.until:
             parts.append(f"until {self.until}")
+        if self.has_years and self.include_undated:
+            parts[-1] += " or undated"
         if self.categories:
             parts.append("category " + " or ".join(self.categories))
         return ", ".join(parts)
@@ -185,7 +199,12 @@ class Answer:
                 for c in self.citations
             ],
             "retrieved": [
-                {"paper_id": h.paper.paper_id, "title": h.paper.title, "score": round(h.score, 4)}
+                {
+                    "paper_id": h.paper.paper_id,
+                    "title": h.paper.title,
+                    "year": h.paper.year,
+                    "score": round(h.score, 4),
+                }
                 for h in self.hits
             ],
             "warnings": list(self.warnings),

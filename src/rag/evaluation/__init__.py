@@ -6,6 +6,9 @@ report.py     pure formatting: report.json data -> report.md, CLI summary
 runner.py     run_eval: engine.ask per question, the retriever ablation, the files;
               run_evals: several files, each reported apart, compared side by side
 fitting.py    logistic regression for the answerer's models (eval/fit_tuning.py)
+beir.py       a retrieval benchmark in BEIR's format, read and checked
+trec.py       pure ranking metrics with trec_eval's definitions (nDCG, recall, MRR at k)
+benchmark.py  run_benchmark: the corpus in its own store, every retriever mode, the report
 """
 
 from .questions import KINDS, Question, load_questions

@@ -13,6 +13,7 @@ backend, the server or model and what to do; vendor exceptions never escape.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -98,6 +99,13 @@ class LlamaIndexChat:
                 for chunk in self._llm.stream_chat(chat_messages):
                     if chunk.delta:
                         yield chunk.delta
+        except GeneratorExit:
+            # The reader stopped early. An HTTP client's stream object and its
+            # generator refer to each other (openai's Stream does), so only the
+            # cycle collector would close the response, and until then the server
+            # keeps generating: collect now, so the request ends with the stop.
+            gc.collect()
+            raise
         except LLMError:
             raise
         except Exception as exc:  # also failures in the middle of a stream
