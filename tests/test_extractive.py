@@ -182,7 +182,11 @@ def test_papers_from_a_year_are_that_years_papers(engine):
     retrieval = engine.retrieve("papers from 2019")
     of_2019 = [p for p in engine.papers() if p.year == 2019]
     assert retrieval.listing and len(retrieval.hits) == len(of_2019) == 1  # the bundled library
-    assert retrieval.notes == ["filtered by year 2019 (1 paper)"]
+    undated = sum(p.year is None for p in engine.papers())
+    assert retrieval.notes == [
+        f"filtered by year 2019 (1 paper); {undated} papers without a year left out "
+        "(include undated papers to search them too)"
+    ]
 
 
 def test_a_listing_of_many_papers_stops_at_its_limit_and_says_so(engine, monkeypatch):

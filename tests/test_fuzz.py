@@ -5,7 +5,7 @@ Every input must end in a clean result (Papers with a title and an abstract) or 
 SourceError/ParseError with a one-line message: no other exception, no hang, and
 memory (tracemalloc peak) bounded by a multiple of the input's size.
 
-    RAG_FUZZ_EXAMPLES=10000 pytest tests/test_fuzz.py   # the nightly run (eval/fuzz_run.py)
+    RAG_FUZZ_EXAMPLES=10000 pytest tests/test_fuzz.py   # the nightly run (bench/fuzz_run.py)
     RAG_FUZZ_REPORT=out.json                             # write inputs tried per parser
 """
 

@@ -318,7 +318,7 @@ def test_a_list_question_naming_a_topic_gets_every_paper_that_names_it(engine):
     cited = {c.paper.paper_id for c in answer.citations}
     assert grokking <= cited, answer.text
     assert len(answer.text.splitlines()) == len(cited)  # one line per paper
-    assert all(h.scores.get("topic") for h in answer.hits if h.paper.paper_id in grokking)
+    assert all(h.names_topic for h in answer.hits if h.paper.paper_id in grokking)
 
 
 def test_expansion_terms_count_toward_keyword_coverage(engine):

@@ -494,7 +494,7 @@ class Engine:
         if isinstance(answerer, ExtractiveAnswerer):
             # Score sentences against the topic: author names and years were
             # applied as filters and appear in no sentence.
-            named = [h.paper.paper_id for h in retrieval.hits if h.scores.get("topic")]
+            named = [h.paper.paper_id for h in retrieval.hits if h.names_topic]
             plan = retrieval.plan
             if turn:  # scored against the follow-up's own words
                 plan = replace(plan, topic=turn.question)

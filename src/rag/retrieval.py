@@ -117,6 +117,7 @@ class Candidate:
     text: str
     fused: float
     scores: dict[str, float]
+    names_topic: bool = False
 
 
 class Retriever:
@@ -309,7 +310,7 @@ class Retriever:
         needle = f" {' '.join(phrase)} "
         for c, terms in zip(candidates, self.keyword.terms_of(texts), strict=True):
             if needle in f" {' '.join(terms)} ":
-                c.scores["topic"] = 1.0
+                c.names_topic = True
                 named.add(c.paper_id)
         return named
 
@@ -334,7 +335,9 @@ class Retriever:
     def _hit(self, c: Candidate, score: float) -> Hit:
         paper = self.catalog[c.paper_id]
         text = c.text or f"{paper.title}\n{paper.abstract}"
-        return Hit(paper=paper, score=score, text=text, scores=dict(c.scores))
+        return Hit(
+            paper=paper, score=score, text=text, scores=dict(c.scores), names_topic=c.names_topic
+        )
 
     # ---------------------------------------------------------------- rerank
     def rerank(

@@ -113,6 +113,9 @@ class Hit:
     score: float
     text: str  # the best matching chunk's text
     scores: dict[str, float] = field(default_factory=dict)  # per-stage scores, for reports
+    # The paper names the list question's topic as a phrase (QueryPlan.topic_phrase):
+    # a member of the list whatever its score, and quoted for it by the answerer.
+    names_topic: bool = False
 
 
 @dataclass(frozen=True)

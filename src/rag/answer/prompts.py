@@ -62,7 +62,7 @@ MAX_AUTHORS_SHOWN = 3  # then "et al.", as in a reference list
 # question first, then the one after it, then the next closest of any paper. About
 # 200 tokens: with the rules and five titles the prompt stays under 600 tokens
 # (whole abstracts: about 1,600), which a 1.5B model on two CPU cores reads in
-# about 6 s instead of 18 (eval/bench_prompts.py measures it).
+# about 6 s instead of 18 (bench/bench_prompts.py measures it).
 EVIDENCE_WORDS = 120
 MAX_SENTENCE_WORDS = 40  # a sentence longer than this is cut (one odd sentence, not the budget)
 GAP = "\u2026"  # between excerpts that are not adjacent in the abstract

@@ -1,7 +1,7 @@
 """Load test: concurrent chat users and an ingest against the real app.
 
-    python eval/load.py                      # 20 users for 60 s on a copy of the library
-    python eval/load.py --users 20 --seconds 60 --store vectorstore --out docs/load.md
+    python bench/load.py                      # 20 users for 60 s on a copy of the library
+    python bench/load.py --users 20 --seconds 60 --store vectorstore --out docs/load.md
 
 Starts the app with `rag serve` (ui.app: build_app over one Engine) on 127.0.0.1 on a
 free port, then for --seconds runs --users chat users through gradio_client, each
@@ -248,7 +248,7 @@ def format_report(f: dict, results: Results) -> str:
     lines = [
         "# Load test",
         "",
-        f"`python eval/load.py --users {f['users']} --seconds {f['seconds']:g}`: {f['users']} chat "
+        f"`python bench/load.py --users {f['users']} --seconds {f['seconds']:g}`: {f['users']} chat "
         f"users asking the eval questions back to back through gradio_client against `rag serve` "
         "on 127.0.0.1, while one more user uploads a file of new papers through /ingest.",
         "",

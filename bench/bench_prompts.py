@@ -1,6 +1,6 @@
 """Benchmark: prompt tokens per LLM answer, whole abstracts against lean evidence.
 
-    .venv/bin/python eval/bench_prompts.py [--questions eval/questions.jsonl] [--gguf PATH]
+    .venv/bin/python bench/bench_prompts.py [--questions eval/questions.jsonl] [--gguf PATH]
 
 For every question of the file that gets an answer (not an author listing), the
 engine retrieves as `rag ask` does and both prompts are built for the same papers:

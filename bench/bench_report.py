@@ -1,4 +1,4 @@
-"""docs/bench.md and docs/bench.png from the rows eval/bench.py collected."""
+"""docs/bench.md and docs/bench.png from the rows bench/bench.py collected."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def markdown(results: dict, rows: list[dict]) -> str:
     lines = [
         "# Benchmark",
         "",
-        "Written by `eval/bench.py` (see its docstring for the method). Libraries are",
+        "Written by `bench/bench.py` (see its docstring for the method). Libraries are",
         "arXiv-metadata JSON lines of realistic abstracts (sentences of the bundled abstracts",
         "recombined, generated titles, authors and years). *random* rows use random unit vectors",
         "for chunks and sentences (`--random-vectors`) so the store can be scaled without hours",

@@ -1,8 +1,8 @@
 """The nightly crash run: tests/test_crash.py with more kill points, a larger input and
 fresh `python -m rag.cli ingest` processes at ingest's own batch size.
 
-    python eval/crash_run.py                           # 40 + 10 + 12 kill points, fresh
-    python eval/crash_run.py --points 200 --papers 600 --fork --batch 16
+    python bench/crash_run.py                           # 40 + 10 + 12 kill points, fresh
+    python bench/crash_run.py --points 200 --papers 600 --fork --batch 16
 
 `make test` runs the same tests with 20 + 6 + 3 kill points (new library, update,
 vector-index flush) on 60 papers, forked from a server process that has the imports

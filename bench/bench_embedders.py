@@ -1,8 +1,8 @@
 """Encode speed of the bundled MiniLM against a pulled stronger embedder, on the same
 abstract sentences from data/, one run after the other in one process.
 
-    .venv/bin/python eval/bench_embedders.py                 # 500 sentences, all-mpnet-base-v2
-    .venv/bin/python eval/bench_embedders.py --sentences 200 --model all-mpnet-base-v2
+    .venv/bin/python bench/bench_embedders.py                 # 500 sentences, all-mpnet-base-v2
+    .venv/bin/python bench/bench_embedders.py --sentences 200 --model all-mpnet-base-v2
 
 Needs `rag models pull all-mpnet-base-v2` first. Prints texts/s for each and the ratio.
 """

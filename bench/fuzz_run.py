@@ -1,7 +1,7 @@
 """The nightly fuzz run: tests/test_fuzz.py with many generated inputs per parser.
 
-    python eval/fuzz_run.py                    # 10,000 inputs per parser
-    python eval/fuzz_run.py --examples 50000 --out eval/out/fuzz.json
+    python bench/fuzz_run.py                    # 10,000 inputs per parser
+    python bench/fuzz_run.py --examples 50000 --out eval/out/fuzz.json
 
 `make test` runs the same tests with 200 inputs per parser. This script only sets
 RAG_FUZZ_EXAMPLES and RAG_FUZZ_REPORT, runs pytest, and prints the figures: inputs

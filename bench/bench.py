@@ -1,8 +1,8 @@
 """Benchmark: ingest throughput, embedding overhead, query latency, store size and peak
 memory for libraries of 1k / 10k / 100k realistic abstracts, embedded store and Chroma server.
 
-    .venv/bin/python eval/bench.py --sizes 1000                          # real embeddings
-    .venv/bin/python eval/bench.py --sizes 10000,100000 --random-vectors  # store scaling
+    .venv/bin/python bench/bench.py --sizes 1000                          # real embeddings
+    .venv/bin/python bench/bench.py --sizes 10000,100000 --random-vectors  # store scaling
 
 Libraries are arXiv-metadata JSON lines (the streamed parser a large import would use)
 whose abstracts recombine sentences of the bundled abstracts in data/, with generated
