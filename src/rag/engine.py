@@ -19,9 +19,10 @@ from pathlib import Path
 
 from . import filters as filtering
 from . import ingest as ingesting
+from .answer import Answerer
 from .answer.citations import WEAK_SUPPORT, CheckedAnswer, check_citations, is_refusal
 from .answer.extractive import ExtractiveAnswerer
-from .answer.followup import Turn, carry_papers, condense
+from .answer.followup import FollowUp, Turn, carry_papers, condense
 from .answer.generative import GenerativeAnswerer, failure
 from .authors import AuthorIndex
 from .config import Config
@@ -356,7 +357,7 @@ class Engine:
         hits = retrieval.hits
         # A follow-up is answered from the papers it refers to, with its own words,
         # and never by repeating the previous answer.
-        turn = _FollowUp(question, history[-1].answer) if prefer else None
+        turn = FollowUp(question, history[-1].answer) if prefer else None
         answerer, label = self._answerer(chat_model)
         if chat_model is None and backend != "extractive":
             label = f"extractive (fallback from {backend})"
@@ -364,12 +365,12 @@ class Engine:
         fallback = ""  # why the configured backend's answer was not used
         checked: CheckedAnswer | None = None
         try:
-            for piece in self._stream_answer(answerer, standalone, retrieval, turn):
+            for piece in answerer.respond(standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
         except LLMError as exc:
             fallback = str(exc)
-        if not fallback and isinstance(answerer, GenerativeAnswerer):
+        if not fallback and not answerer.grounded:
             # A reply that is no answer (only markers, the prompt's words, citing no
             # source) is replaced, as a failed request is.
             text = "".join(pieces)
@@ -385,17 +386,12 @@ class Engine:
             if pieces:
                 yield "\n\n"
             pieces = []
-            for piece in self._stream_answer(answerer, standalone, retrieval, turn):
+            for piece in answerer.respond(standalone, retrieval, turn):
                 pieces.append(piece)
                 yield piece
         if checked is None or fallback:  # a kept LLM answer was checked above
             checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
-        evidence: dict = {}
-        if isinstance(answerer, ExtractiveAnswerer) and not retrieval.listing:
-            decision = answerer.decision
-            evidence = {**decision.features, "p_answerable": decision.p_answerable}
-            if decision.reason:
-                evidence["reason"] = decision.reason
+        evidence = answerer.evidence()
         yield Answer(
             question=question,
             text=checked.text,
@@ -480,40 +476,12 @@ class Engine:
             tuning=tuning or self.tuning,
         )
 
-    def _answerer(self, chat_model):
+    def _answerer(self, chat_model) -> tuple[Answerer, str]:
         if chat_model is None:
             return self.extractive_answerer(), "extractive"
         return GenerativeAnswerer(
             chat_model, self.embedder.embed_one, self._sentences()
         ), chat_model.name
-
-    @staticmethod
-    def _stream_answer(
-        answerer, question: str, retrieval: Retrieval, turn: _FollowUp | None = None
-    ) -> Iterator[str]:
-        if isinstance(answerer, ExtractiveAnswerer):
-            # Score sentences against the topic: author names and years were
-            # applied as filters and appear in no sentence.
-            named = [h.paper.paper_id for h in retrieval.hits if h.names_topic]
-            plan = retrieval.plan
-            if turn:  # scored against the follow-up's own words
-                plan = replace(plan, topic=turn.question)
-            return answerer.stream(
-                plan,
-                retrieval.hits,
-                listing=retrieval.listing,
-                named=named,
-                said=turn.said if turn else "",
-                # The user named the papers: by author, or by referring back to them.
-                chosen=turn is not None or plan.about_people,
-            )
-        return answerer.stream(question, retrieval.hits)
-
-
-@dataclass(frozen=True)
-class _FollowUp:
-    question: str  # as the user asked it, pronouns and all
-    said: str  # the previous answer, not to be repeated
 
 
 def _unsupported(checked: CheckedAnswer) -> str:

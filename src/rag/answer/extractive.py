@@ -16,7 +16,8 @@ of `evidence.py`:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +36,10 @@ from .evidence import (
     supplies,
 )
 from .prompts import CANNOT_ANSWER
+
+if TYPE_CHECKING:
+    from ..engine import Retrieval
+    from .followup import FollowUp
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Decision:
 
 class ExtractiveAnswerer:
     name = "extractive"
+    grounded = True  # quotes the abstracts' own sentences
 
     def __init__(
         self,
@@ -73,6 +79,37 @@ class ExtractiveAnswerer:
         self._glossary = glossary or Glossary()
         self.tuning = tuning or Tuning()
         self.decision = Decision()
+        self._listing = False
+
+    def respond(
+        self, question: str, retrieval: Retrieval, turn: FollowUp | None = None
+    ) -> Iterator[str]:
+        """The answer for a retrieval (the Answerer interface): sentences are scored
+        against the plan's topic (author names and years were applied as filters and
+        appear in no sentence), and a follow-up's against its own words."""
+        plan = retrieval.plan
+        if turn:
+            plan = replace(plan, topic=turn.question)
+        self._listing = retrieval.listing
+        return self.stream(
+            plan,
+            retrieval.hits,
+            listing=retrieval.listing,
+            named=[h.paper.paper_id for h in retrieval.hits if h.names_topic],
+            said=turn.said if turn else "",
+            # The user named the papers: by author, or by referring back to them.
+            chosen=turn is not None or plan.about_people,
+        )
+
+    def evidence(self) -> dict[str, Any]:
+        """The refusal model's features, p(answerable) and a refusal's reason; none
+        for a listing (no question to decide)."""
+        if self._listing:
+            return {}
+        evidence = {**self.decision.features, "p_answerable": self.decision.p_answerable}
+        if self.decision.reason:
+            evidence["reason"] = self.decision.reason
+        return evidence
 
     def stream(
         self,

@@ -28,6 +28,14 @@ class Turn:
     titles: tuple[str, ...]  # their titles, same order
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """The turn being answered, when it refers back to the previous one."""
+
+    question: str  # as the user asked it, pronouns and all
+    said: str  # the previous answer, not to be repeated
+
+
 HISTORY_TURNS = 3  # the condense prompt shows this many recent turns
 ANSWER_CHARS = 300  # of each shown answer
 MAX_STANDALONE_FACTOR = 4  # a "rewrite" much longer than the question is a ramble

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..llms.base import ChatModel
 from ..types import Hit
 from .citations import SentenceLookup, cited_numbers, is_refusal, strip_markers
+
+if TYPE_CHECKING:
+    from ..engine import Retrieval
+    from .followup import FollowUp
 from .prompts import CANNOT_ANSWER, SYSTEM_PROMPT, USER_TEMPLATE, build_messages, select_evidence
 
 COPY_WORDS = 6  # a run of this many words of the instructions in a reply is a copy
@@ -41,6 +46,17 @@ class GenerativeAnswerer:
         self._embed_one = embed_one
         self._sentences = sentences
         self.messages: list[tuple[str, str]] = []  # the last prompt sent
+
+    grounded = False  # a model's reply: checked before it is kept
+
+    def respond(
+        self, question: str, retrieval: Retrieval, turn: FollowUp | None = None
+    ) -> Iterator[str]:
+        """The Answerer interface: the (condensed) question over the hits."""
+        return self.stream(question, retrieval.hits)
+
+    def evidence(self) -> dict[str, Any]:
+        return {}
 
     def prompt(self, question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
         """The messages for a question about these hits."""
