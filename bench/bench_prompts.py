@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     gguf = args.gguf or default_gguf()
     vocab = Llama(model_path=str(gguf), vocab_only=True, verbose=False)
     engine = Engine(Config.from_env())
-    lean = GenerativeAnswerer(_NoModel(), engine.embedder.embed_one, engine._sentences())
+    lean = GenerativeAnswerer(_NoModel(), engine.embedder.embed_one, engine.sentence_lookup())
 
     def tokens(messages: list[tuple[str, str]]) -> int:
         return sum(len(vocab.tokenize(text.encode(), add_bos=False)) for _, text in messages)

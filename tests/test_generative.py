@@ -39,7 +39,7 @@ def source_texts(user_message: str) -> dict[int, str]:
 
 def test_lean_prompt_carries_the_sentences_closest_to_the_question(engine, embedder):
     hits = engine.retrieve(QUESTION).hits
-    answerer = GenerativeAnswerer(_Unused(), embedder.embed_one, engine._sentences())
+    answerer = GenerativeAnswerer(_Unused(), embedder.embed_one, engine.sentence_lookup())
     (_, system), (_, lean) = answerer.prompt(QUESTION, hits)
     (_, whole) = build_messages(QUESTION, hits)[1]
     assert system == SYSTEM_PROMPT
@@ -48,7 +48,7 @@ def test_lean_prompt_carries_the_sentences_closest_to_the_question(engine, embed
     excerpts = source_texts(lean)
     assert sorted(excerpts) == list(range(1, len(hits) + 1))
     q = embedder.embed_one(QUESTION)
-    lookup = engine._sentences()([h.paper.paper_id for h in hits])
+    lookup = engine.sentence_lookup()([h.paper.paper_id for h in hits])
     words = 0
     for n, hit in enumerate(hits, start=1):
         texts, vectors = lookup[hit.paper.paper_id]

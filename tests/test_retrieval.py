@@ -361,7 +361,7 @@ def test_a_list_question_ranks_the_lead_papers_namesakes_up(engine):
 
     def scores(with_lead):
         candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (lead, sibling, other)]
-        title = retriever._title_terms(lead, question) if with_lead else ()
+        title = retriever.title_terms(lead, question) if with_lead else ()
         ranked = retriever.rerank(question, None, candidates, lead=(lead, title))
         return {c.paper_id: c.scores for c in ranked}
 
@@ -385,8 +385,7 @@ def test_dense_search_misses_almost_none_of_the_nearest_chunks(engine):
     from rag.retrieval import CANDIDATES
 
     store = engine.store
-    rows = store._chunks.get(include=["embeddings"])
-    ids, matrix = rows["ids"], np.asarray(rows["embeddings"], dtype=np.float32)
+    ids, matrix = store.chunk_vectors()
     questions = [
         json.loads(line)["question"]
         for name in ("questions.jsonl", "holdout.jsonl")
@@ -411,7 +410,7 @@ for name in ("questions.jsonl", "holdout.jsonl"):
     for line in (Path("eval") / name).read_text().splitlines():
         question = json.loads(line)["question"]
         feedback = [paper_id for _, paper_id, _ in retriever.bm25(question, 3, None)]
-        print(" ".join(retriever._expansion_terms(question, feedback)))
+        print(" ".join(retriever.expansion_terms(question, feedback)))
 """
 
 

@@ -143,7 +143,7 @@ def test_chunks_are_searched_by_cosine_with_the_wide_search(store, paper):
     from rag.store import EF_SEARCH
 
     store.add([prepared(paper)], vectors(1), vectors(3))
-    hnsw = store._chunks.configuration["hnsw"]
+    hnsw = store.chunk_index()
     assert hnsw["space"] == "cosine" and hnsw["ef_search"] == EF_SEARCH
     (hit,) = store.query(vectors(1)[0] * 3.0, 1, None)  # cosine: the length does not count
     assert hit.similarity == pytest.approx(1.0, abs=1e-4)

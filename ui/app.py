@@ -84,8 +84,7 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
 
 def library_facets(engine: Engine) -> tuple[list[str], list[int]]:
     """The library's categories and paper years, as the filter dropdowns offer them."""
-    snap = engine.snapshot
-    return sorted(snap.categories), [p.year for p in snap.catalog.values() if p.year]
+    return engine.facets()
 
 
 def library_filter_choices(engine: Engine) -> tuple[dict, dict, dict]:

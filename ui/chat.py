@@ -214,10 +214,7 @@ def make_ask(engine: Engine):
             return
         assert answer is not None
         prefix = uuid.uuid4().hex[:8]
-        retriever = engine.snapshot.retriever
-        evidence = marker_evidence(
-            answer, engine.embedder.embed, retriever.sentences if retriever else None
-        )
+        evidence = marker_evidence(answer, engine.embedder.embed, engine.sentence_lookup())
         linked = cards.answer_markdown(
             answer.text, prefix, cards.linkable_numbers(answer), evidence
         )

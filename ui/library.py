@@ -149,7 +149,7 @@ def make_ingest(engine: Engine, config: Config):
 
 
 def show_paper(engine: Engine, paper_id: str | None) -> tuple[str, str | None, dict]:
-    paper = engine.snapshot.catalog.get(paper_id or "")
+    paper = engine.paper(paper_id or "")
     if paper is None:
         return (
             '<p class="src-empty">Select a paper in the table to see its abstract.</p>',
@@ -166,7 +166,7 @@ def show_paper(engine: Engine, paper_id: str | None) -> tuple[str, str | None, d
 def make_remove(engine: Engine):
     def remove_clicked(paper_id: str | None, armed: str | None):
         """Two clicks: the first arms the button, the second removes the paper."""
-        if not paper_id or engine.snapshot.catalog.get(paper_id) is None:
+        if not paper_id or engine.paper(paper_id) is None:
             raise gr.Error("Select a paper in the table first.")
         if armed != paper_id:
             return (

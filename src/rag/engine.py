@@ -219,6 +219,11 @@ class Engine:
         """The stored paper with this id, or None."""
         return self.snapshot.catalog.get(paper_id)
 
+    def facets(self) -> tuple[list[str], list[int]]:
+        """The library's categories (sorted) and its papers' years (one per dated paper)."""
+        snap = self.snapshot
+        return sorted(snap.categories), [p.year for p in snap.catalog.values() if p.year]
+
     # ---------------------------------------------------------------- retrieval
     def retrieve(
         self,
@@ -376,7 +381,7 @@ class Engine:
             text = "".join(pieces)
             reason = failure(text, len(hits)) or self._refused_wrongly(text, retrieval)
             if not reason:
-                checked = check_citations(text, hits, self.embedder.embed, self._sentences())
+                checked = check_citations(text, hits, self.embedder.embed, self.sentence_lookup())
                 reason = _unsupported(checked)
             fallback = f"the {answerer.name} answer {reason}" if reason else ""
         if fallback:
@@ -390,7 +395,9 @@ class Engine:
                 pieces.append(piece)
                 yield piece
         if checked is None or fallback:  # a kept LLM answer was checked above
-            checked = check_citations("".join(pieces), hits, self.embedder.embed, self._sentences())
+            checked = check_citations(
+                "".join(pieces), hits, self.embedder.embed, self.sentence_lookup()
+            )
         evidence = answerer.evidence()
         yield Answer(
             question=question,
@@ -435,7 +442,7 @@ class Engine:
                 return None, [f"{exc}; answered with the extractive backend instead"]
             return self._chat_models[backend], []
 
-    def _sentences(self) -> Callable:
+    def sentence_lookup(self) -> Callable:
         """The stored sentences and vectors of papers by id (none in an empty library)."""
         snap = self.snapshot
         return snap.retriever.sentences if snap.retriever else (lambda ids: {})
@@ -480,7 +487,7 @@ class Engine:
         if chat_model is None:
             return self.extractive_answerer(), "extractive"
         return GenerativeAnswerer(
-            chat_model, self.embedder.embed_one, self._sentences()
+            chat_model, self.embedder.embed_one, self.sentence_lookup()
         ), chat_model.name
 
 

@@ -205,7 +205,7 @@ class Retriever:
             # paraphrases ("grokking", "unlearning"), so a second round with them
             # finds the sibling papers a list question asks for.
             feedback = [c.paper_id for c in candidates[:FEEDBACK_PAPERS]]
-            terms = self._expansion_terms(query, feedback)
+            terms = self.expansion_terms(query, feedback)
             v2 = self._feedback_vector(vector, feedback)
             pool.add_dense(self.dense(v2, CANDIDATES, where))
             if terms:
@@ -224,7 +224,7 @@ class Retriever:
                 # and the expansion terms (multi-paper recall@5 0.64 -> 0.68 on
                 # eval/questions.jsonl; other questions keep the plain question),
                 # and how much of the lead's title each paper shares (0.68 -> 0.78).
-                title = self._title_terms(lead, query)
+                title = self.title_terms(lead, query)
                 candidates = self.rerank(query, v2, pooled, expansion=terms, lead=(lead, title))
             else:
                 candidates = self.rerank(query, vector, pooled)
@@ -257,7 +257,7 @@ class Retriever:
             out.append(c)
         return out
 
-    def _expansion_terms(self, query: str, feedback: Sequence[str]) -> list[str]:
+    def expansion_terms(self, query: str, feedback: Sequence[str]) -> list[str]:
         """Rare terms shared by at least two feedback papers and absent from the query."""
         if len(feedback) < 2:
             return []
@@ -272,7 +272,7 @@ class Retriever:
         shared.sort(key=lambda t: (-self.idf(t), t))
         return shared[:EXPANSION_TERMS]
 
-    def _title_terms(self, paper_id: str, query: str) -> list[str]:
+    def title_terms(self, paper_id: str, query: str) -> list[str]:
         """A paper's title terms that the query does not already have."""
         q_terms = set(self.keyword.terms(query))
         title = self.keyword.terms(self.catalog[paper_id].title)

@@ -440,6 +440,20 @@ class Store:
         self._ready()
         return self._call(self._chunks.count)
 
+    def chunk_vectors(self) -> tuple[list[str], Any]:
+        """Every chunk's id and vector (a float32 matrix, one row per id), for exact
+        search to check the approximate index against."""
+        import numpy as np
+
+        self._ready()
+        rows = self._call(self._chunks.get, include=["embeddings"])
+        return rows["ids"], np.asarray(rows["embeddings"], dtype=np.float32)
+
+    def chunk_index(self) -> dict[str, Any]:
+        """The chunk collection's HNSW index settings (space, ef_search, ...)."""
+        self._ready()
+        return dict(self._chunks.configuration["hnsw"])
+
     def papers(self) -> dict[str, tuple[Paper, str]]:
         """Every stored paper with its content hash, keyed by paper_id."""
         found: dict[str, tuple[Paper, str]] = {}
