@@ -5,6 +5,7 @@ exporting the conversation, over-long questions and the active filters."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,43 @@ def test_citation_click_keeps_the_chat_when_the_url_has_a_query(browser, url):
     expect(card).to_contain_text(UAP_TITLE)
     shadow = card.evaluate("el => getComputedStyle(el).boxShadow")
     assert "245, 158, 11" in shadow  # highlighted
+    assert dialogs == []
+    page.close()
+
+
+def test_hovering_a_marker_previews_its_paper_and_sentence(browser, url):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    ask(page, UAP_QUESTION)
+    preview = page.locator("#marker-preview")
+    expect(preview).to_be_hidden()
+    markers = page.locator("#chatbot a[href^='#src-']")
+    for i in range(min(markers.count(), 3)):
+        marker = markers.nth(i)
+        href = marker.get_attribute("href")
+        marker.hover()
+        expect(preview).to_be_visible()
+        card = page.locator("#sources .src-card", has=page.locator(href))
+        title = card.locator(".src-title").inner_text().strip()
+        sentence = " ".join(page.locator(href).locator("mark").first.inner_text().split())
+        shown = " ".join(preview.inner_text().split())
+        assert shown.startswith(f"{marker.inner_text().strip()} {title}")
+        assert f"\u201c{sentence}\u201d" in shown  # the marker's own sentence
+        assert "support" in shown
+        box, mark = preview.bounding_box(), marker.bounding_box()
+        assert box["y"] >= mark["y"] + mark["height"] or box["y"] + box["height"] <= mark["y"]
+    marker = markers.first
+    marker.hover()  # the README's picture of a preview
+    expect(preview).to_be_visible()
+    shutil.copyfile(
+        shared.shot(page, "desktop-hover"), shared.ROOT / "docs" / "screenshot-hover.png"
+    )
+    page.mouse.move(5, 5)
+    expect(preview).to_be_hidden()
+    markers.first.focus()  # the keyboard gets the same preview
+    expect(preview).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(preview).to_be_hidden()
     assert dialogs == []
     page.close()
 

@@ -8,6 +8,12 @@ handles those clicks instead: it scrolls the card into view, marks the card and
 the sentence with .src-focus, and writes the fragment into the address bar
 without loading anything.
 
+Hover preview. Pointing at a marker (or focusing it with the keyboard) shows a
+small card over the chat: the paper's number and title, the sentence that
+supports the marker's claim, and its support score, read from the source card
+the marker links to (text only, so nothing in an abstract can become markup).
+It goes on leaving the marker, scrolling, or Escape.
+
 Copy. The chatbot's copy buttons would copy the messages' internal markup (the
 marker links, the notes' HTML). Each answer's notes carry the answer as plain
 text with its references (ui/copytext.py) in a hidden element; the copy buttons
@@ -43,6 +49,54 @@ JS = r"""
       setTimeout(() => button.classList.remove('copied'), 1500);
     });
   };
+
+  const preview = document.createElement('div');
+  preview.id = 'marker-preview';
+  preview.className = 'marker-preview';
+  preview.setAttribute('role', 'tooltip');
+  preview.hidden = true;
+  document.body.appendChild(preview);
+  const hidePreview = () => { preview.hidden = true; };
+  const showPreview = (link) => {
+    const target = document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
+    const card = target && (target.closest('.src-card') || target);
+    if (!card) return;
+    const title = card.querySelector('.src-title');
+    const mark = target.querySelector('mark') || card.querySelector('mark');
+    const support = target.closest('.src-card') && card.querySelector('.src-support');
+    const line = (cls, text) => {
+      const el = document.createElement('div');
+      el.className = cls;
+      el.textContent = text;
+      return el;
+    };
+    preview.replaceChildren(
+      line('preview-title', `${link.textContent.trim()} ${title ? title.textContent.trim() : ''}`),
+      ...(mark ? [line('preview-sentence', `\u201c${mark.textContent.trim()}\u201d`)] : []),
+      ...(support ? [line('preview-support', support.textContent.trim())] : []),
+    );
+    preview.hidden = false;
+    const box = link.getBoundingClientRect();
+    const width = Math.min(420, window.innerWidth - 16);
+    preview.style.maxWidth = `${width}px`;
+    preview.style.left = `${Math.max(8, Math.min(box.left, window.innerWidth - width - 8))}px`;
+    const below = box.bottom + 6;
+    const height = preview.offsetHeight;
+    preview.style.top = `${below + height > window.innerHeight ? Math.max(8, box.top - height - 6) : below}px`;
+  };
+  const markerOf = (event) =>
+    event.target instanceof Element ? event.target.closest('#chatbot a[href^="#src-"]') : null;
+  document.addEventListener('mouseover', (event) => {
+    const link = markerOf(event);
+    if (link) showPreview(link);
+  });
+  document.addEventListener('mouseout', (event) => { if (markerOf(event)) hidePreview(); });
+  document.addEventListener('focusin', (event) => {
+    const link = markerOf(event);
+    if (link) showPreview(link); else hidePreview();
+  });
+  document.addEventListener('keydown', (event) => { if (event.key === 'Escape') hidePreview(); });
+  document.addEventListener('scroll', hidePreview, true);
 
   document.addEventListener('click', (event) => {
     const origin = event.target instanceof Element ? event.target : null;

@@ -15,6 +15,15 @@ CSS = """
 }
 #chatbot a[href^="#src-"]:hover { text-decoration: underline; }
 #chatbot .message-content { overflow-wrap: anywhere; }
+.marker-preview {  /* ui/script.py: a marker's source, on hover or focus */
+  position: fixed; z-index: 1000; pointer-events: none; padding: 8px 10px;
+  border-radius: 8px; font-size: .85rem; line-height: 1.35;
+  background: var(--background-fill-primary); color: var(--body-text-color);
+  border: 1px solid var(--border-color-primary); box-shadow: 0 6px 18px rgba(0, 0, 0, .18);
+}
+.marker-preview .preview-title { font-weight: 600; margin-bottom: 4px; }
+.marker-preview .preview-sentence { font-style: italic; }
+.marker-preview .preview-support { margin-top: 4px; font-size: .8em; color: var(--body-text-color-subdued); }
 .answer-meta { font-size: .78em; color: var(--body-text-color-subdued); margin-top: 2px; }
 .answer-warnings, .answer-fallback {
   font-size: .84em; color: #7c2d12; background: #fff7ed; border: 1px solid #fdba74;
