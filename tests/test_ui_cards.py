@@ -120,6 +120,18 @@ def test_citation_card_content():
     assert "support 0.93" in card and "weak" not in card
 
 
+def test_missing_metadata_is_left_out_not_filled_in():
+    bare = Paper.create("A paper with no metadata", "We study something. It works.")
+    card = cards.citation_card(Citation(1, bare, "It works.", 0.9), "t")
+    detail = cards.paper_detail_html(bare)
+    for html in (card, detail):
+        assert "unknown" not in html.lower()
+    assert '<span class="src-facts"></span>' in card
+    assert "<th>Authors</th>" not in detail and "<th>Year</th>" not in detail
+    # a paper with no link has a plain title, not a dead one
+    assert '<span class="src-title">A paper with no metadata</span>' in card
+
+
 def test_hostile_card_is_inert_and_weak_support_is_flagged():
     answer = _uap_answer()
     card = cards.citation_card(answer.citations[1], "abc")

@@ -17,6 +17,9 @@ browser = shared.browser  # the same fixtures: Chromium, and the app served over
 url = shared.url
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 SAM_QUESTION = "How does sharpness-aware training for free avoid the extra cost of SAM?"
+CRATE_QUESTION = (
+    "How do white-box transformers relate compression via sparse rate reduction to attention?"
+)
 AUTHOR = "Yaodong Yu"  # 35 papers in the bundled library
 
 
@@ -63,7 +66,7 @@ def test_citation_click_keeps_the_chat_when_the_url_has_a_query(browser, url):
 def test_hovering_a_marker_previews_its_paper_and_sentence(browser, url):
     dialogs: list[str] = []
     page = open_page(browser, url, DESKTOP, dialogs)
-    ask(page, UAP_QUESTION)
+    ask(page, CRATE_QUESTION)  # papers with authors and a year
     preview = page.locator("#marker-preview")
     expect(preview).to_be_hidden()
     markers = page.locator("#chatbot a[href^='#src-']")
@@ -77,6 +80,8 @@ def test_hovering_a_marker_previews_its_paper_and_sentence(browser, url):
         sentence = " ".join(page.locator(href).locator("mark").first.inner_text().split())
         shown = " ".join(preview.inner_text().split())
         assert shown.startswith(f"{marker.inner_text().strip()} {title}")
+        facts = " ".join(card.locator(".src-facts").inner_text().split())
+        assert facts and facts in shown  # authors and year
         assert f"\u201c{sentence}\u201d" in shown  # the marker's own sentence
         assert "support" in shown
         box, mark = preview.bounding_box(), marker.bounding_box()

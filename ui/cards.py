@@ -227,8 +227,13 @@ def excerpt(abstract: str, snippet: str, chars: int = CONTEXT_CHARS) -> str:
 
 
 def paper_meta_html(paper: Paper) -> str:
-    """Authors · year · category, escaped."""
-    parts = [format_authors(paper.authors) if paper.authors else "authors unknown"]
+    """Authors · year · category · venue, escaped; a field the paper lacks is left
+    out, never filled with a placeholder ("authors unknown" tells the reader nothing).
+
+    >>> paper_meta_html(Paper.create("T", "A.", year=2024)), paper_meta_html(Paper.create("T", "A."))
+    ('2024', '')
+    """
+    parts = [format_authors(paper.authors)] if paper.authors else []
     if paper.year:
         parts.append(str(paper.year))
     if paper.category:
@@ -329,7 +334,7 @@ def _card(
     return (
         f'<article class="{classes}" id="{anchor}">'
         f'<div class="src-head"><span class="src-n">{label}</span> {_title_html(paper)}</div>'
-        f'<div class="src-meta">{paper_meta_html(paper)}{meta}</div>'
+        f'<div class="src-meta"><span class="src-facts">{paper_meta_html(paper)}</span>{meta}</div>'
         f"{body}"
         f"<details><summary>{summary}</summary>"
         f'<p class="src-abstract">{text}</p></details>'
@@ -384,7 +389,7 @@ def cards_panel(
 def paper_detail_html(paper: Paper) -> str:
     """The library's detail view of one paper."""
     rows = [
-        ("Authors", ", ".join(paper.authors) or "unknown"),
+        ("Authors", ", ".join(paper.authors)),
         ("Affiliations", ", ".join(paper.affiliations)),
         ("Year", str(paper.year or "")),
         ("Date", paper.date or ""),

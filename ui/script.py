@@ -9,9 +9,9 @@ the sentence with .src-focus, and writes the fragment into the address bar
 without loading anything.
 
 Hover preview. Pointing at a marker (or focusing it with the keyboard) shows a
-small card over the chat: the paper's number and title, the sentence that
-supports the marker's claim, and its support score, read from the source card
-the marker links to (text only, so nothing in an abstract can become markup).
+small card over the chat: the paper's number and title, its authors and year,
+the sentence that supports the marker's claim, and its support score, read from
+the source card the marker links to (text only, so nothing in an abstract can become markup).
 It goes on leaving the marker, scrolling, or Escape.
 
 Copy. The chatbot's copy buttons would copy the messages' internal markup (the
@@ -63,6 +63,7 @@ JS = r"""
     if (!card) return;
     const title = card.querySelector('.src-title');
     const mark = target.querySelector('mark') || card.querySelector('mark');
+    const facts = card.querySelector('.src-facts');
     const support = target.closest('.src-card') && card.querySelector('.src-support');
     const line = (cls, text) => {
       const el = document.createElement('div');
@@ -72,6 +73,7 @@ JS = r"""
     };
     preview.replaceChildren(
       line('preview-title', `${link.textContent.trim()} ${title ? title.textContent.trim() : ''}`),
+      ...(facts && facts.textContent.trim() ? [line('preview-meta', facts.textContent.trim())] : []),
       ...(mark ? [line('preview-sentence', `\u201c${mark.textContent.trim()}\u201d`)] : []),
       ...(support ? [line('preview-support', support.textContent.trim())] : []),
     );

@@ -22,6 +22,7 @@ CSS = """
   border: 1px solid var(--border-color-primary); box-shadow: 0 6px 18px rgba(0, 0, 0, .18);
 }
 .marker-preview .preview-title { font-weight: 600; margin-bottom: 4px; }
+.marker-preview .preview-meta { font-size: .8em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .marker-preview .preview-sentence { font-style: italic; }
 .marker-preview .preview-support { margin-top: 4px; font-size: .8em; color: var(--body-text-color-subdued); }
 .answer-meta { font-size: .78em; color: var(--body-text-color-subdued); margin-top: 2px; }
