@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 import test_ui_browser as shared
 from playwright.sync_api import Page, expect
-from test_ui_browser import ANSWER_TIMEOUT, DESKTOP, UAP_QUESTION, UAP_TITLE, ask, open_page
+from test_ui_browser import (
+    ANSWER_TIMEOUT,
+    DESKTOP,
+    UAP_QUESTION,
+    UAP_TITLE,
+    ask,
+    dropdown_options,
+    open_page,
+)
+
+from ui.history import TITLE_CHARS
 
 browser = shared.browser  # the same fixtures: Chromium, and the app served over the library
 url = shared.url
@@ -224,5 +234,52 @@ def test_active_filters_are_chips_not_citation_warnings(browser, url):
     expect(page.get_by_label("Authors")).to_have_value("")
     expect(chip).to_be_hidden()
     expect(page.locator("#filter-chips")).to_be_hidden()
+    assert dialogs == []
+    page.close()
+
+
+def short(question: str) -> str:
+    """A chat's name in the list: its first question, cut at TITLE_CHARS."""
+    return question if len(question) <= TITLE_CHARS else question[: TITLE_CHARS - 1] + "…"
+
+
+def test_the_conversation_survives_a_reload_and_past_chats_reopen(browser, url):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    ask(page, UAP_QUESTION)
+    answer = page.locator("#chatbot [data-testid=bot]").first.inner_text()
+    page.reload()
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    chatbot = page.locator("#chatbot")
+    expect(chatbot).to_contain_text(UAP_QUESTION, timeout=60_000)  # reopened, not lost
+    assert page.locator("#chatbot [data-testid=bot]").first.inner_text() == answer
+    expect(page.locator("#sources .src-card").first).to_contain_text(UAP_TITLE)
+    marker = page.locator('#chatbot a[href^="#src-"]').first
+    marker.click()  # the restored markers still lead to their sentences
+    expect(page.locator(marker.get_attribute("href"))).to_be_in_viewport()
+    expect(page.locator("#export")).to_be_enabled()
+
+    asked = page.locator("#chatbot [data-testid=user]")
+    page.click("#new-chat")
+    expect(asked).to_have_count(0)
+    ask(page, CRATE_QUESTION)
+    assert dropdown_options(page, "past-chats") == [short(CRATE_QUESTION), short(UAP_QUESTION)]
+
+    page.click("#question textarea")  # away from the list, then open it
+    page.click("#past-chats input")  # reopen the first chat
+    page.locator(
+        f'#past-chats [data-testid=dropdown-option][aria-label="{short(UAP_QUESTION)}"]'
+    ).click()
+    expect(asked).to_have_count(1)
+    expect(asked).to_have_text(UAP_QUESTION)
+    expect(page.locator("#sources")).to_contain_text(UAP_TITLE)
+
+    page.click("#delete-chat")  # the open chat: gone from the list, and a new chat
+    expect(asked).to_have_count(0)
+    assert dropdown_options(page, "past-chats") == [short(CRATE_QUESTION)]
+    page.reload()
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    expect(asked).to_have_text(CRATE_QUESTION, timeout=60_000)  # the newest left
+    assert dropdown_options(page, "past-chats") == [short(CRATE_QUESTION)]
     assert dialogs == []
     page.close()

@@ -57,7 +57,7 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
                 library_widgets = library.build(engine)
             with gr.Tab("Evaluate", id="eval", elem_id="eval-tab"):
                 eval_widgets = eval_tab.build()
-        chat.wire(engine, chat_widgets, settings)
+        chat.wire(demo, engine, chat_widgets, settings)
         library.wire(engine, config, library_widgets)
         eval_tab.wire(engine, config, eval_widgets, settings)
         # Another user may have changed the library since the app was built.

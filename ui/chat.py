@@ -24,7 +24,7 @@ from rag.errors import InputError, RagError
 from rag.export import answer_to_markdown
 from rag.types import Answer, Paper
 
-from . import cards, filterchips, scratch
+from . import cards, filterchips, history, scratch
 from . import settings as settings_ui
 from .evidence import EvidenceMap, marker_evidence
 
@@ -60,6 +60,7 @@ class ChatSession:
     evidence: dict[str, EvidenceMap] = field(default_factory=dict)  # by card prefix
     history: list[Turn] = field(default_factory=list)
     pending: str = ""  # the question being answered, for Stop to hand back
+    chat_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # in the history
 
 
 @dataclass
@@ -70,6 +71,9 @@ class ChatWidgets:
     stop: gr.Button
     new_chat: gr.Button
     export: gr.DownloadButton
+    past: gr.Dropdown
+    delete: gr.Button
+    saved: gr.BrowserState
     chips: filterchips.FilterChips
     sources: gr.HTML
     answer_json: gr.JSON
@@ -213,24 +217,86 @@ def make_ask(engine: Engine):
             yield _outputs(session, show_uncited, question=question)
             return
         assert answer is not None
-        prefix = uuid.uuid4().hex[:8]
-        evidence = marker_evidence(answer, engine.embedder.embed, engine.sentence_lookup())
-        linked = cards.answer_markdown(
-            answer.text, prefix, cards.linkable_numbers(answer), evidence
-        )
-        session.messages = [
-            *session.messages,
-            _message(linked),
-            _message(cards.answer_notes_html(answer)),
-        ]
-        session.answers = [*session.answers, (prefix, answer)]
-        session.evidence = {**session.evidence, prefix: evidence}
-        session.history = [*session.history, turn_for(answer)]
+        add_answer(engine, session, answer)
         yield _outputs(session, show_uncited, answer=answer)
 
     return ask
 
 
+def add_answer(engine: Engine, session: ChatSession, answer: Answer) -> None:
+    """The answer's messages (linked markers, notes), cards and turn, after its question."""
+    prefix = uuid.uuid4().hex[:8]
+    evidence = marker_evidence(answer, engine.embedder.embed, engine.sentence_lookup())
+    linked = cards.answer_markdown(answer.text, prefix, cards.linkable_numbers(answer), evidence)
+    session.messages = [
+        *session.messages,
+        _message(linked),
+        _message(cards.answer_notes_html(answer)),
+    ]
+    session.answers = [*session.answers, (prefix, answer)]
+    session.evidence = {**session.evidence, prefix: evidence}
+    session.history = [*session.history, turn_for(answer)]
+
+
+# ------------------------------------------------------------------ history
+def reopen(engine: Engine, saved: dict | None) -> ChatSession:
+    """A stored chat (ui/history.py) as a live session: the same messages and cards,
+    and follow-ups that refer back to its last answer."""
+    session = ChatSession()
+    if not saved:
+        return session
+    session.chat_id = saved["id"]
+    for data in saved.get("answers", []):
+        answer = history.answer_from_json(data, engine.paper)
+        question = _message(cards.streaming_markdown(answer.question), "user")
+        session.messages = [*session.messages, question]
+        add_answer(engine, session, answer)
+    return session
+
+
+def save(session: ChatSession | None, chats: list | None):
+    """The history with this session's chat stored (first), and the list's choices."""
+    session = session or ChatSession()
+    answers = [a.to_json() for _, a in session.answers]
+    chats = history.remember(chats, history.chat(session.chat_id, answers))
+    current = session.chat_id if answers else None
+    return chats, gr.Dropdown(choices=history.choices(chats), value=current)
+
+
+def make_history(engine: Engine):
+    """Handlers that open, restore and delete past chats."""
+
+    def open_chat(chat_id: str | None, chats: list | None, show_uncited: bool):
+        saved = history.find(chats, chat_id)
+        session = reopen(engine, saved)
+        last = session.answers[-1][1] if session.answers else None
+        return _outputs(session, show_uncited, answer=last)
+
+    def restore(chats: list | None, session: ChatSession | None, show_uncited: bool):
+        """On page load: the list, and the newest chat reopened, unless the user has
+        already started one (a question asked before the page finished loading)."""
+        newest = (chats or [None])[0]
+        chat_id = newest.get("id") if isinstance(newest, dict) else None
+        if chat_id is None or (session is not None and session.messages):
+            listing = gr.Dropdown(choices=history.choices(chats))
+            return (*(gr.skip() for _ in range(6)), listing)
+        listing = gr.Dropdown(choices=history.choices(chats), value=chat_id)
+        return (*open_chat(chat_id, chats, show_uncited), listing)
+
+    def delete(chat_id: str | None, chats: list | None, session: ChatSession | None,
+               show_uncited: bool):  # fmt: skip
+        """Forget the chosen chat; deleting the open one starts a new chat."""
+        chats = history.forget(chats, chat_id)
+        session = session or ChatSession()
+        if chat_id == session.chat_id:
+            session = ChatSession()
+        listing = gr.Dropdown(choices=history.choices(chats), value=None)
+        return (*_outputs(session, show_uncited), chats, listing)
+
+    return open_chat, restore, delete
+
+
+HISTORY_KEY = "rag-papers-chats"  # the browser's localStorage key for past chats
 STOPPED = "⏹ Stopped before the answer was finished; nothing of it was kept."
 
 
@@ -306,6 +372,17 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                 export = gr.DownloadButton(
                     "Export chat (.md)", size="sm", interactive=False, elem_id="export"
                 )
+            with gr.Row(elem_classes="chat-history"):
+                past = gr.Dropdown(
+                    [],
+                    value=None,
+                    label="Past chats (kept in this browser)",
+                    scale=4,
+                    min_width=200,
+                    elem_id="past-chats",
+                )
+                delete = gr.Button("Delete chat", size="sm", scale=1, elem_id="delete-chat")
+            saved = gr.BrowserState([], storage_key=HISTORY_KEY)
         with gr.Column(scale=2, min_width=280, elem_classes="sources-column"):
             gr.Markdown("### Sources", elem_classes="sources-heading")
             sources = gr.HTML(cards.cards_panel([], False), elem_id="sources")
@@ -313,11 +390,25 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
                 answer_json = gr.JSON(show_label=False)
     session = gr.State(ChatSession())
     return ChatWidgets(
-        chatbot, question, send, stop, new_chat_button, export, chips, sources, answer_json, session
+        chatbot,
+        question,
+        send,
+        stop,
+        new_chat_button,
+        export,
+        past,
+        delete,
+        saved,
+        chips,
+        sources,
+        answer_json,
+        session,
     )
 
 
-def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidgets) -> None:
+def wire(
+    demo: gr.Blocks, engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidgets
+) -> None:
     """Connect the chat's events."""
     ask = make_ask(engine)
     inputs = [chat.question, chat.session, *settings.answer_inputs, settings.show_uncited]
@@ -361,8 +452,11 @@ def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidget
         .then(**running)
         .then(ask, inputs, outputs, api_visibility="private")
     )
+    # Every finished answer is stored in the browser's history of chats.
+    save_step = {"fn": save, "inputs": [chat.session, chat.saved],
+                 "outputs": [chat.saved, chat.past], "api_visibility": "private"}  # fmt: skip
     for event in asking:
-        event.then(**done).then(**export_step)
+        event.then(**done).then(**export_step).then(**save_step)
     # Stop cancels whichever ask is running; its handler puts the question back.
     chat.stop.click(
         stopped,
@@ -372,13 +466,32 @@ def wire(engine: Engine, chat: ChatWidgets, settings: settings_ui.SettingsWidget
         api_visibility="private",
         queue=False,
     ).then(**done).then(**export_step)
+    unselect = {"fn": lambda: gr.Dropdown(value=None), "inputs": None, "outputs": chat.past,
+                "api_visibility": "private", "queue": False}  # fmt: skip
     chat.new_chat.click(new_chat, [settings.show_uncited], outputs, api_name="new_chat").then(
         **export_step
-    )
+    ).then(**unselect)
     # The chatbot's trash button clears the view; the conversation goes with it.
     chat.chatbot.clear(new_chat, [settings.show_uncited], outputs, api_visibility="private").then(
         **export_step
-    )
+    ).then(**unselect)
+    open_chat, restore, delete = make_history(engine)
+    chat.past.input(
+        open_chat,
+        [chat.past, chat.saved, settings.show_uncited],
+        outputs,
+        api_visibility="private",
+    ).then(**export_step)
+    chat.delete.click(
+        delete,
+        [chat.past, chat.saved, chat.session, settings.show_uncited],
+        [*outputs, chat.saved, chat.past],
+        api_visibility="private",
+    ).then(**export_step)
+    demo.load(
+        restore, [chat.saved, chat.session, settings.show_uncited], [*outputs, chat.past],
+        api_visibility="private",
+    ).then(**export_step)  # fmt: skip
     filterchips.wire(chat.chips, settings)
     settings.show_uncited.change(
         rerender_sources,
