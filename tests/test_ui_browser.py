@@ -306,6 +306,9 @@ def test_eval_tab_runs_and_draws_the_chart(browser, url, files, viewport):
     dialogs: list[str] = []
     page = open_page(browser, url, viewport, dialogs)
     page.get_by_role("tab", name="Evaluate").click()
+    # Before any run: a line saying what to do, not empty tables headed "1 2 3".
+    expect(page.locator("#eval-summary")).to_contain_text("No eval run yet")
+    expect(page.locator("#eval-results")).to_be_hidden()
     page.set_input_files("#eval-questions input[type=file]", str(files["questions"]))
     uploaded = page.locator("#eval-questions a[href$='/three.jsonl']")
     expect(uploaded).to_have_count(1, timeout=30_000)
@@ -320,9 +323,28 @@ def test_eval_tab_runs_and_draws_the_chart(browser, url, files, viewport):
     expect(page.locator("#eval-files")).to_contain_text("results.jsonl")
     expect(page.locator("#eval-files")).to_contain_text("report.md")
     expect(page.locator("#eval-latency img")).to_be_visible()
+    expect(page.locator("#eval-metrics")).to_contain_text("hit@5")
+    expect(page.locator("#run-eval")).to_be_visible()
+    expect(page.locator("#cancel-eval")).to_be_hidden()
     box = chart.bounding_box()
     assert box["width"] > 200 and box["width"] <= viewport["width"]
     chart.scroll_into_view_if_needed()
     shot(page, f"{'desktop' if viewport is DESKTOP else 'phone'}-eval")
+    assert dialogs == []
+    page.close()
+
+
+def test_an_eval_run_can_be_cancelled(browser, url):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.click("#run-eval")  # the canned questions: long enough to cancel
+    expect(page.locator("#cancel-eval")).to_be_visible()
+    expect(page.locator("#run-eval")).to_be_hidden()
+    page.click("#cancel-eval")
+    expect(page.locator("#eval-summary")).to_contain_text("Eval cancelled")
+    expect(page.locator("#run-eval")).to_be_visible()
+    expect(page.locator("#cancel-eval")).to_be_hidden()
+    expect(page.locator("#eval-results")).to_be_hidden()  # no half-filled tables
     assert dialogs == []
     page.close()

@@ -1,10 +1,17 @@
 """The eval tab: run the canned questions (or an uploaded question file) with the
 current answer settings, then show the metrics per kind, a chart, every question's
 result and the files to download. The scoring is rag.evaluation's; this only shows it.
+
+Until a run finishes the results stay hidden behind a line saying what to do. A run
+can be cancelled: the button stops the wait, and the run itself stops at its next
+question (the flag is read by the progress callback), so nothing keeps the cores busy.
+Charts use the Okabe-Ito palette (distinct for the common colour-vision deficiencies)
+on a transparent background with mid-grey text, readable in light and dark themes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,13 @@ from . import scratch, uploads
 from . import settings as settings_ui
 
 CHART_METRICS = (("hit5", "hit@5"), ("mrr", "MRR"))
+COLOURS = ("#0072B2", "#E69F00")  # Okabe-Ito blue and orange
+INK = "#8a8f98"  # text and axes: legible on white and on the dark theme's grey
+EMPTY = (
+    "No eval run yet: leave the file empty for the canned questions (eval/questions.jsonl) "
+    "or choose your own, then press **Run eval**."
+)
+CANCELLED = "Eval cancelled before it finished."
 PASS, FAIL = "✓ pass", "✗ fail"  # symbols every common font has (no emoji font needed)
 QUESTION_COLUMNS = [
     "Id",
@@ -39,6 +53,9 @@ class EvalWidgets:
     questions: gr.File
     ablation: gr.Checkbox
     run: gr.Button
+    cancel: gr.Button
+    flag: gr.State
+    results: gr.Column
     summary: gr.Markdown
     metrics: gr.Dataframe
     chart: gr.Plot
@@ -100,36 +117,60 @@ def question_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 
 def quality_chart(metrics: Mapping[str, Mapping[str, float]]):
     """hit@5 and MRR per group (overall, each kind, hard) as grouped bars."""
-    from matplotlib.figure import Figure  # no pyplot: no global state across sessions
 
-    fig = Figure(figsize=(6, 3.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = _figure()
     groups = [g for g, values in metrics.items() if any(k in values for k, _ in CHART_METRICS)]
     width = 0.8 / len(CHART_METRICS)
     for i, (key, label) in enumerate(CHART_METRICS):
         xs = [j + (i - (len(CHART_METRICS) - 1) / 2) * width for j in range(len(groups))]
-        drawn = ax.bar(xs, [metrics[g].get(key, 0.0) for g in groups], width, label=label)
-        ax.bar_label(drawn, fmt="%.2f", fontsize=8, padding=1)
+        values = [metrics[g].get(key, 0.0) for g in groups]
+        drawn = ax.bar(xs, values, width, label=label, color=COLOURS[i % len(COLOURS)])
+        ax.bar_label(drawn, fmt="%.2f", fontsize=8, padding=1, color=INK)
     ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     ax.set_ylim(0, 1.25)
     ax.set_title("Retrieval quality by question kind")
-    ax.legend(loc="upper center", ncols=len(CHART_METRICS), frameon=False)
+    ax.legend(loc="upper center", ncols=len(CHART_METRICS), frameon=False, labelcolor=INK)
     return fig
+
+
+def _figure():
+    """A figure and its axes with a transparent background and grey ink."""
+    from matplotlib.figure import Figure  # no pyplot: no global state across sessions
+
+    fig = Figure(figsize=(6, 3.6), layout="constrained", facecolor="none")
+    ax = fig.subplots()
+    ax.set_facecolor("none")
+    ax.tick_params(colors=INK)
+    for spine in ax.spines.values():
+        spine.set_color(INK)
+    ax.title.set_color(INK)
+    ax.xaxis.label.set_color(INK)
+    ax.yaxis.label.set_color(INK)
+    return fig, ax
 
 
 def latency_chart(latencies: Sequence[float]):
     """The histogram of answer latencies."""
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(6, 3.6), layout="constrained")
-    ax = fig.subplots()
-    ax.hist(list(latencies), bins=min(20, max(5, len(latencies) // 3)), color="#6b8fd6")
+    fig, ax = _figure()
+    ax.hist(list(latencies), bins=min(20, max(5, len(latencies) // 3)), color=COLOURS[0])
     ax.set_title("Answer latency")
     ax.set_xlabel("seconds")
     ax.set_ylabel("questions")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
+
+
+class CancelFlag:
+    """One session's "cancel the running eval" flag (a fresh one per session: Gradio
+    copies a State's default value, and an Event cannot be copied)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __deepcopy__(self, memo: dict) -> CancelFlag:
+        return CancelFlag()
 
 
 def make_run(engine: Engine, config: Config):
@@ -148,6 +189,7 @@ def make_run(engine: Engine, config: Config):
         until: str | None,
         categories: list[str] | None,
         include_undated: bool | None,
+        flag: CancelFlag | None = None,
         progress=gr.Progress(),  # noqa: B008 - how Gradio hands a handler its progress bar
     ):
         import pandas as pd
@@ -164,7 +206,12 @@ def make_run(engine: Engine, config: Config):
             questions = staged.path
         out = scratch.new_folder("eval-")
 
+        flag = flag or CancelFlag()
+        flag.event.clear()
+
         def update(done: int, total: int, message: str) -> None:
+            if flag.event.is_set():  # Cancel: stop at the next question
+                raise gr.Error(CANCELLED)
             progress((done, total), desc=message, unit="steps")  # answers, then ablation retrievals
 
         try:
@@ -207,37 +254,47 @@ def build() -> EvalWidgets:
         with gr.Column(min_width=200):
             ablation = gr.Checkbox(label="Also run the retriever ablation (slower)", value=False)
             run = gr.Button("Run eval", variant="primary", elem_id="run-eval")
-    summary = gr.Markdown(elem_id="eval-summary")
-    metrics = gr.Dataframe(
-        label="Metrics by question kind", interactive=False, wrap=True, elem_id="eval-metrics"
-    )
-    with gr.Row(elem_classes="eval-charts"):
-        plot = gr.Plot(show_label=False, min_width=300, elem_id="eval-chart")
-        latency = gr.Plot(show_label=False, min_width=300, elem_id="eval-latency")
-    rows = gr.Dataframe(
-        headers=QUESTION_COLUMNS,
-        label="Per-question results",
-        interactive=False,
-        wrap=True,
-        column_widths=[70, 90, 80, 60, 60, 80, 380, 260],
-        max_height=420,
-        elem_id="eval-rows",
-    )
-    files = gr.File(
-        label="Downloads: results.jsonl and report.md",
-        file_count="multiple",
-        interactive=False,
-        elem_id="eval-files",
-    )
-    return EvalWidgets(questions, ablation, run, summary, metrics, plot, latency, rows, files)
+            cancel = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel-eval")
+    flag = gr.State(CancelFlag())
+    summary = gr.Markdown(EMPTY, elem_id="eval-summary")
+    with gr.Column(visible=False, elem_id="eval-results") as results:
+        metrics = gr.Dataframe(
+            label="Metrics by question kind", interactive=False, wrap=True, elem_id="eval-metrics"
+        )
+        with gr.Row(elem_classes="eval-charts"):
+            plot = gr.Plot(show_label=False, min_width=300, elem_id="eval-chart")
+            latency = gr.Plot(show_label=False, min_width=300, elem_id="eval-latency")
+        rows = gr.Dataframe(
+            headers=QUESTION_COLUMNS,
+            label="Per-question results",
+            interactive=False,
+            wrap=True,
+            column_widths=[70, 90, 80, 60, 60, 80, 380, 260],
+            max_height=420,
+            elem_id="eval-rows",
+        )
+        files = gr.File(
+            label="Downloads: results.jsonl and report.md",
+            file_count="multiple",
+            interactive=False,
+            elem_id="eval-files",
+        )
+    return EvalWidgets(
+        questions, ablation, run, cancel, flag, results, summary, metrics, plot, latency, rows,
+        files,
+    )  # fmt: skip
 
 
 def wire(
     engine: Engine, config: Config, widgets: EvalWidgets, settings: settings_ui.SettingsWidgets
 ) -> None:
-    widgets.run.click(
+    buttons = [widgets.run, widgets.cancel]
+    private = {"inputs": None, "outputs": buttons, "api_visibility": "private", "queue": False}
+    running = widgets.run.click(
+        lambda: (gr.Button(visible=False), gr.Button(visible=True)), **private
+    ).then(
         make_run(engine, config),
-        [widgets.questions, widgets.ablation, *settings.answer_inputs],
+        [widgets.questions, widgets.ablation, *settings.answer_inputs, widgets.flag],
         [
             widgets.summary,
             widgets.metrics,
@@ -251,3 +308,27 @@ def wire(
         concurrency_limit=1,
         concurrency_id="eval",
     )
+    running.success(
+        lambda: gr.Column(visible=True),
+        None,
+        widgets.results,
+        api_visibility="private",
+        queue=False,
+    )
+    idle = {"fn": lambda: (gr.Button(visible=True), gr.Button(visible=False)), **private}
+    running.then(**idle)
+
+    def cancel(flag: CancelFlag | None):
+        if flag is not None:
+            flag.event.set()  # the run stops at its next question
+        return CANCELLED
+
+    # Not queued: it must run while the eval holds the queue's slot.
+    widgets.cancel.click(
+        cancel,
+        widgets.flag,
+        widgets.summary,
+        cancels=[running],
+        api_visibility="private",
+        queue=False,
+    ).then(**idle)
