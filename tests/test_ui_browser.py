@@ -249,8 +249,12 @@ def test_filter_choices_follow_the_library(browser, url, files):
     page = open_page(browser, url, DESKTOP, dialogs)
     assert "2031" not in dropdown_options(page, "since-year")
     assert "q-bio.PE" not in dropdown_options(page, "categories")
-    add_papers(page, files["future"], 1)
+    size = page.locator("#library-size")
+    expect(size).to_contain_text(re.compile(r"Answering from [\d,]+ papers in the library\."))
+    count = add_papers(page, files["future"], 1)
     page.get_by_role("tab", name="Chat").click()
+    # The Chat tab's line follows the library too.
+    expect(size).to_contain_text(f"Answering from {count:,} papers in the library.", timeout=60_000)
     # The new choices arrive with the count's change event, a moment after the count.
     for elem_id, label in (
         ("since-year", "2031"),

@@ -74,6 +74,10 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
         library_widgets.count.change(
             lambda: library_filter_choices(engine), None, choices, api_visibility="private"
         )
+        # The Chat tab says how many papers it answers from, kept current the same way.
+        size = chat_widgets.size
+        for trigger in (demo.load, library_widgets.count.change):
+            trigger(lambda: chat.library_size(engine.count()), None, size, api_visibility="private")
         demo.load(None, None, None, js=CLOSE_SIDEBAR_ON_PHONES, api_visibility="private")
         demo.load(None, None, None, js=script.JS, api_visibility="private")  # links, copy
         if mcp:

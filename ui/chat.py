@@ -73,6 +73,7 @@ class ChatWidgets:
     export: gr.DownloadButton
     past: gr.Dropdown
     delete: gr.Button
+    size: gr.Markdown
     saved: gr.BrowserState
     chips: filterchips.FilterChips
     sources: gr.HTML
@@ -120,6 +121,17 @@ def export_file(answers: Sequence[Answer]) -> str:
     path = folder / f"chat-{slug}.md"
     path.write_text(conversation_markdown(answers), encoding="utf-8")
     return str(path)
+
+
+def library_size(count: int) -> str:
+    """The line above the chat saying what the answers come from.
+
+    >>> library_size(437), library_size(1), library_size(0)
+    ('Answering from **437 papers** in the library.', 'Answering from **1 paper** in the library.', 'The library is empty: add papers in the Library tab.')
+    """
+    if not count:
+        return "The library is empty: add papers in the Library tab."
+    return f"Answering from **{count:,} paper{'s' if count != 1 else ''}** in the library."
 
 
 def check_question(engine: Engine, question: str, follow_up: bool) -> None:
@@ -335,6 +347,7 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
     """The chat column and the sources column, in the current layout context."""
     with gr.Row(equal_height=False, elem_classes="chat-layout"):
         with gr.Column(scale=3, min_width=300, elem_classes="chat-column"):
+            size = gr.Markdown(library_size(engine.count()), elem_id="library-size")
             chips = filterchips.build()
             chatbot = gr.Chatbot(
                 label="Chat",
@@ -398,6 +411,7 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
         export,
         past,
         delete,
+        size,
         saved,
         chips,
         sources,

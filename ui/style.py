@@ -33,6 +33,7 @@ CSS = """
 .answer-filters { font-size: .8em; color: var(--body-text-color-subdued); margin: 2px 0; }
 .answer-copy { display: none; }
 #chatbot button.copied { color: var(--color-accent) !important; }  /* ui/script.py copied */
+#library-size p { margin: 0; font-size: .85rem; color: var(--body-text-color-subdued); }
 .filter-chips { align-items: center; justify-content: flex-start; gap: 6px; flex-wrap: wrap; }
 .filter-chips > * { flex: 0 0 auto !important; width: auto !important; min-width: 0 !important; }
 .filter-chips .chips-label { font-size: .85rem; color: var(--body-text-color-subdued); }
