@@ -48,7 +48,7 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
         delete_cache=(CACHE_SWEEP_S, CACHE_SWEEP_S),
     ) as demo:
         with gr.Sidebar(label="Settings", open=True, width=290, elem_id="settings"):
-            settings = settings_ui.build(config, *library_facets(engine))
+            settings = settings_ui.build(config, *engine.facets())
         gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_classes="app-title")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -86,14 +86,9 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
     return demo
 
 
-def library_facets(engine: Engine) -> tuple[list[str], list[int]]:
-    """The library's categories and paper years, as the filter dropdowns offer them."""
-    return engine.facets()
-
-
 def library_filter_choices(engine: Engine) -> tuple[dict, dict, dict]:
     """The filter dropdowns' choices for the library as it is now."""
-    return settings_ui.filter_choices(*library_facets(engine))
+    return settings_ui.filter_choices(*engine.facets())
 
 
 def launch_options(config: Config, mcp: bool = False) -> dict[str, Any]:

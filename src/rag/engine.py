@@ -146,10 +146,9 @@ class Engine:
         """Add new and changed papers from files or folders (default: the data dir);
         prune: also remove papers that no source file holds any more."""
         paths = list(paths) if paths else [self.config.data_dir]
-        with self._write_lock:
-            if rebuild:
-                self._reset_store()
-            report = ingesting.run(
+        return self._write(
+            rebuild,
+            lambda: ingesting.run(
                 self.store,
                 self.embedder.embed,
                 paths,
@@ -158,11 +157,8 @@ class Engine:
                 self.config.chunk_overlap,
                 progress,
                 prune=prune,
-            )
-            changed = report.added or report.updated or report.removed
-            if changed or rebuild or self._snapshot is None:
-                self._refresh()
-        return report
+            ),
+        )
 
     def ingest_papers(
         self,
@@ -173,10 +169,9 @@ class Engine:
         """Make the library hold exactly these papers, with their ids as given and none
         merged (a benchmark corpus, see ingest.run_papers); only new and changed text is
         embedded, and papers not among them are removed."""
-        with self._write_lock:
-            if rebuild:
-                self._reset_store()
-            report = ingesting.run_papers(
+        return self._write(
+            rebuild,
+            lambda: ingesting.run_papers(
                 self.store,
                 self.embedder.embed,
                 papers,
@@ -184,7 +179,18 @@ class Engine:
                 self.config.chunk_size,
                 self.config.chunk_overlap,
                 progress,
-            )
+            ),
+        )
+
+    def _write(
+        self, rebuild: bool, work: Callable[[], ingesting.IngestReport]
+    ) -> ingesting.IngestReport:
+        """One write to the library: under the write lock, after emptying the store for
+        a rebuild, and with the snapshot rebuilt when the write changed anything."""
+        with self._write_lock:
+            if rebuild:
+                self._reset_store()
+            report = work()
             changed = report.added or report.updated or report.removed
             if changed or rebuild or self._snapshot is None:
                 self._refresh()

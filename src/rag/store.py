@@ -47,7 +47,7 @@ _MAX_LISTED = 1000  # skipped titles / problems remembered per file
 _PLACEHOLDER = [0.0]  # the vector of rows that are looked up by id, never searched
 _OPTIONAL = ("category", "date", "url", "doi", "arxiv_id", "venue", "year")
 _KEY_KINDS = ("doi", "arxiv")  # identity keys stored as metadata key_doi, key_arxiv
-_REBUILD = "rebuild it with `rag ingest --rebuild`"
+REBUILD_FIX = "rebuild it with `rag ingest --rebuild`"
 _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store opens
 # HNSW's search breadth (Chroma's default 100). Measured on the bundled library's 496
 # chunks for the 40 nearest (retrieval.CANDIDATES), against exact search, over the 123
@@ -231,18 +231,18 @@ class Store:
                 _search_wide(collection)
         except Exception as exc:  # a damaged database file, a server error
             raise StoreError(
-                f"cannot open the store at {self.location} ({_short(exc)}): {_REBUILD}"
+                f"cannot open the store at {self.location} ({_short(exc)}): {REBUILD_FIX}"
             ) from None
         if meta.get("rag_schema") != SCHEMA_VERSION:
             raise StoreMismatchError(
                 f"the store at {self.location} was written by another version "
-                f"(schema {meta.get('rag_schema')!r}, expected {SCHEMA_VERSION}): {_REBUILD}"
+                f"(schema {meta.get('rag_schema')!r}, expected {SCHEMA_VERSION}): {REBUILD_FIX}"
             )
         if meta.get("rag_embed_model") != self.embed_model or meta.get("rag_dim") != self.dim:
             raise StoreMismatchError(
                 f"the store at {self.location} was built with embedding model "
                 f"{meta.get('rag_embed_model')!r} (dim {meta.get('rag_dim')}), not "
-                f"{self.embed_model!r} (dim {self.dim}): {_REBUILD}"
+                f"{self.embed_model!r} (dim {self.dim}): {REBUILD_FIX}"
             )
         return collection
 
@@ -260,7 +260,7 @@ class Store:
         self._open()
         self._ready()
         if self._call(self._chunks.count) or self._call(self._files.count):
-            raise StoreError(f"cannot empty the store at {self.location}: {_REBUILD}")
+            raise StoreError(f"cannot empty the store at {self.location}: {REBUILD_FIX}")
 
     def check_index(self) -> None:
         """StoreError if the vector index cannot find stored chunks by their own vectors.
@@ -289,7 +289,7 @@ class Store:
         nearest = [d[0] if d else None for d in found.get("distances") or []]
         if len(nearest) != len(vectors) or any(d is None or d > _SELF_DISTANCE for d in nearest):
             raise StoreError(
-                f"the vector index of the store at {self.location} is damaged: {_REBUILD}"
+                f"the vector index of the store at {self.location} is damaged: {REBUILD_FIX}"
             )
 
     # ---------------------------------------------------------------- writing
@@ -591,7 +591,7 @@ class Store:
             raise
         except Exception as exc:
             # Embedded, a failing read or write means damaged files; a server may be down.
-            fix = "check the Chroma server" if self._remote else _REBUILD
+            fix = "check the Chroma server" if self._remote else REBUILD_FIX
             raise StoreError(f"the store at {self.location} failed ({_short(exc)}): {fix}") from exc
 
 
@@ -661,7 +661,9 @@ def _connect(path: Path, url: str | None):
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as exc:
-        raise StoreError(f"cannot open the store at {path} ({_short(exc)}): {_REBUILD}") from None
+        raise StoreError(
+            f"cannot open the store at {path} ({_short(exc)}): {REBUILD_FIX}"
+        ) from None
 
 
 def remove_store_files(path: Path) -> None:

@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, RagError, StoreError, StoreMismatchError
+from ..store import REBUILD_FIX
 from .beir import BeirDataset
 from .metrics import mean, percentile
 from .report import fmt, markdown_table
-from .runner import MODES, _quietly, _rounded, _writable
+from .runner import MODES, ensure_writable, quietly, rounded
 from .trec import ndcg_at, recall_at, reciprocal_rank_at
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def ingest_corpus(
 
 def _cause(exc: StoreError) -> str:
     """A store error without the fix it suggests for the library (`rag ingest --rebuild`)."""
-    return str(exc).split(": rebuild it with")[0]
+    return str(exc).removesuffix(f": {REBUILD_FIX}")
 
 
 def run_benchmark(
@@ -131,7 +132,7 @@ def run_benchmark(
 ) -> BenchmarkReport:
     """Retrieve every query with every mode, score it, write the files."""
     out = Path(out)
-    _writable(out)
+    ensure_writable(out)
     queries = list(data.queries.items())
     total, done = len(MODES) * len(queries), 0
     rows: list[dict[str, Any]] = []
@@ -140,7 +141,7 @@ def run_benchmark(
     with results_path.open("w", encoding="utf-8") as fh:
         for mode in MODES:
             # Warm-up: the first query of a mode builds caches it should not be timed on.
-            _quietly(lambda m=mode: engine.retrieve(queries[0][1], CUT, mode=m, read_filters=False))
+            quietly(lambda m=mode: engine.retrieve(queries[0][1], CUT, mode=m, read_filters=False))
             mode_rows = []
             for qid, text in queries:
                 row = query_row(engine, mode, qid, text, data.qrels[qid])
@@ -251,7 +252,7 @@ def report_data(
             "seconds": round(report.seconds, 1),
         },
         "metric_labels": LABELS,
-        "modes": _rounded({m: dict(v) for m, v in modes.items()}),
+        "modes": rounded({m: dict(v) for m, v in modes.items()}),
         "failed": [
             {"mode": r["mode"], "id": r["id"], "reason": r["error"]} for r in rows if r["error"]
         ],

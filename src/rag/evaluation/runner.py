@@ -81,7 +81,7 @@ def run_eval(
             f"the library at {engine.store.location} is empty: run `rag ingest` first"
         )
     out = Path(out)
-    _writable(out)
+    ensure_writable(out)
     answerable = [q for q in items if q.answerable]
     total = len(items) + (len(MODES) * len(answerable) if ablation else 0)
     done = 0
@@ -94,7 +94,7 @@ def run_eval(
 
     requested = llm or engine.config.llm
     # One untimed answer first, so model loading does not land in the latency numbers.
-    _quietly(lambda: engine.ask(items[0].question, top_k=top_k, llm=llm, filters=filters))
+    quietly(lambda: engine.ask(items[0].question, top_k=top_k, llm=llm, filters=filters))
     results_path = out / "results.jsonl"
     rows: list[dict[str, Any]] = []
     with results_path.open("w", encoding="utf-8") as fh:
@@ -124,8 +124,8 @@ def run_eval(
         "retriever": engine.config.retriever,
         "counts": {name: len(members) for name, members in groups(rows).items()},
         "metric_labels": METRIC_LABELS,
-        "metrics": _rounded(metrics),
-        "ablation": _rounded(modes),
+        "metrics": rounded(metrics),
+        "ablation": rounded(modes),
         "failed": [
             {"id": r["id"], "kind": r["kind"], "reason": r["failure"]}
             for r in rows
@@ -214,7 +214,7 @@ def run_ablation(
     with path.open("w", encoding="utf-8") as fh:
         for mode in MODES:
             # Warm-up: the first query of a mode builds caches it should not be timed on.
-            _quietly(lambda m=mode: engine.retrieve(questions[0].question, K, filters, mode=m))
+            quietly(lambda m=mode: engine.retrieve(questions[0].question, K, filters, mode=m))
             rows = []
             for q in questions:
                 row = retrieval_row(engine, q, mode, filters)
@@ -274,14 +274,14 @@ def _error_note(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [f"{len(errors)} question(s) raised an error, counted as refused: {', '.join(errors)}"]
 
 
-def _quietly(call: Callable[[], Any]) -> None:
+def quietly(call: Callable[[], Any]) -> None:
     try:
         call()
     except RagError:
         pass  # the same error is recorded when the question itself runs
 
 
-def _writable(out: Path) -> None:
+def ensure_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -301,9 +301,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _rounded(value: Any) -> Any:
+def rounded(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 4)
     if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: rounded(v) for k, v in value.items()}
     return value
