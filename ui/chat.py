@@ -367,6 +367,7 @@ def build(engine: Engine, examples: Sequence[str]) -> ChatWidgets:
             )
             with gr.Row(elem_classes="ask-row"):
                 question = gr.Textbox(
+                    label="Question",  # not shown: the name screen readers give the box
                     show_label=False,
                     placeholder="Ask about the papers…",
                     lines=1,

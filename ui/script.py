@@ -8,11 +8,24 @@ handles those clicks instead: it scrolls the card into view, marks the card and
 the sentence with .src-focus, and writes the fragment into the address bar
 without loading anything.
 
+Back to answer. The focused card gets a "Back to answer" button that scrolls back
+to the marker the reader followed and focuses it: on a phone the cards sit below
+the chat, a long way down.
+
 Hover preview. Pointing at a marker (or focusing it with the keyboard) shows a
 small card over the chat: the paper's number and title, its authors and year,
 the sentence that supports the marker's claim, and its support score, read from
 the source card the marker links to (text only, so nothing in an abstract can become markup).
 It goes on leaving the marker, scrolling, or Escape.
+
+Tap preview. A touch screen has no hover, so there the first tap on a marker shows
+the preview, held open, with a "Go to source" button; a second tap on the same
+marker goes to the card too, a tap anywhere else closes it. The kind of pointer is
+the latest pointer event's (a laptop with a touch screen has both), else
+matchMedia('(hover: none)'). A mouse click, or Enter on a marker, goes at once.
+
+Marker names. A marker reads "[1]" on screen; screen readers get
+"Source 1: <paper title>" (aria-label, kept current as the chat and cards change).
 
 Copy. The chatbot's copy buttons would copy the messages' internal markup (the
 marker links, the notes' HTML). Each answer's notes carry the answer as plain
@@ -24,17 +37,72 @@ JS = r"""
 () => {
   if (window.ragScriptLoaded) return;  // once per page, however often load fires
   window.ragScriptLoaded = true;
-  const focusSource = (id) => {
-    const target = document.getElementById(id);
-    if (!target) return false;
-    const card = target.closest('.src-card') || target;
+  const MARKERS = '#chatbot a[href^="#src-"]';
+  // What a marker points at: the sentence in its card, or the card.
+  const targetOf = (link) => document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
+  const cardOf = (target) => (target ? target.closest('.src-card') || target : null);
+
+  // The focused card's way back to the marker the reader followed there.
+  const back = document.createElement('button');
+  back.type = 'button';
+  back.className = 'src-back';
+  const arrow = document.createElement('span');
+  arrow.setAttribute('aria-hidden', 'true');
+  arrow.textContent = '\u2191 ';
+  back.append(arrow, 'Back to answer');
+  let cameFrom = null;  // {link, href, index}: the marker, and how to find it re-rendered
+  let quiet = false;  // focusing the marker on the way back: no preview of what was just seen
+
+  const focusSource = (link) => {
+    const target = targetOf(link);
+    const card = cardOf(target);
+    if (!card) return false;
     document.querySelectorAll('.src-focus').forEach((el) => el.classList.remove('src-focus'));
     card.classList.add('src-focus');
     target.classList.add('src-focus');
+    const href = link.getAttribute('href');
+    const index = [...document.querySelectorAll(MARKERS)].indexOf(link);
+    cameFrom = { link, href, index };
+    if (target === card) card.prepend(back);
+    else target.before(back);  // by the sentence in view: a tall card's top may not be
     card.scrollIntoView({ block: 'start' });
     if (target !== card) target.scrollIntoView({ block: 'nearest' });  // a tall card
+    history.replaceState(history.state, '', location.pathname + location.search + href);
     return true;
   };
+  const returnToMarker = () => {
+    if (!cameFrom) return;
+    let { link } = cameFrom;
+    if (!link.isConnected) {  // the chat was rendered again: the same place in it
+      const found = document.querySelectorAll(MARKERS)[cameFrom.index];
+      if (!found || found.getAttribute('href') !== cameFrom.href) return;
+      link = found;
+    }
+    link.scrollIntoView({ block: 'center' });
+    quiet = true;
+    link.focus({ preventScroll: true });
+    quiet = false;
+    link.classList.add('src-return');  // where the reader was, until they go on
+  };
+  document.addEventListener('focusout', (event) => {
+    if (event.target instanceof Element) event.target.classList.remove('src-return');
+  });
+
+  // "Source 1: <title>" for each marker, from its card's title (without the link's arrow).
+  const nameMarkers = () => {
+    for (const link of document.querySelectorAll(MARKERS)) {
+      const title = cardOf(targetOf(link))?.querySelector('.src-title');
+      const n = link.textContent.replace(/[^0-9]/g, '');
+      const name = title ? title.textContent.replace(/\s*\u2197\s*$/, '').trim() : '';
+      const label = name ? `Source ${n}: ${name}` : `Source ${n}`;
+      if (link.getAttribute('aria-label') !== label) link.setAttribute('aria-label', label);
+    }
+  };
+  let naming = 0;
+  new MutationObserver(() => {
+    if (!naming) naming = requestAnimationFrame(() => { naming = 0; nameMarkers(); });
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  nameMarkers();
 
   // The plain text of one message group: an answer's copy text, else what it shows.
   const plainText = (group) => {
@@ -56,10 +124,19 @@ JS = r"""
   preview.setAttribute('role', 'tooltip');
   preview.hidden = true;
   document.body.appendChild(preview);
-  const hidePreview = () => { preview.hidden = true; };
-  const showPreview = (link) => {
-    const target = document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
-    const card = target && (target.closest('.src-card') || target);
+  const go = document.createElement('button');
+  go.type = 'button';
+  go.className = 'preview-go';
+  go.textContent = 'Go to source';
+  let pinned = null;  // the marker whose preview a tap holds open
+  const hidePreview = () => {
+    preview.hidden = true;
+    pinned = null;
+  };
+  // pin: held open by a tap, with a button to the source, until a tap elsewhere.
+  const showPreview = (link, pin = false) => {
+    const target = targetOf(link);
+    const card = cardOf(target);
     if (!card) return;
     const title = card.querySelector('.src-title');
     const mark = target.querySelector('mark') || card.querySelector('mark');
@@ -76,7 +153,13 @@ JS = r"""
       ...(facts && facts.textContent.trim() ? [line('preview-meta', facts.textContent.trim())] : []),
       ...(mark ? [line('preview-sentence', `\u201c${mark.textContent.trim()}\u201d`)] : []),
       ...(support ? [line('preview-support', support.textContent.trim())] : []),
+      ...(pin ? [go] : []),
     );
+    pinned = pin ? link : null;
+    preview.classList.toggle('pinned', pin);
+    preview.setAttribute('role', pin ? 'dialog' : 'tooltip');
+    if (pin) preview.setAttribute('aria-label', 'Source preview');
+    else preview.removeAttribute('aria-label');
     preview.hidden = false;
     const box = link.getBoundingClientRect();
     const width = Math.min(420, window.innerWidth - 16);
@@ -87,16 +170,36 @@ JS = r"""
     preview.style.top = `${below + height > window.innerHeight ? Math.max(8, box.top - height - 6) : below}px`;
   };
   const markerOf = (event) =>
-    event.target instanceof Element ? event.target.closest('#chatbot a[href^="#src-"]') : null;
+    event.target instanceof Element ? event.target.closest(MARKERS) : null;
+
+  const noHover = window.matchMedia('(hover: none)');
+  let pointer = '';  // the latest pointer's kind: "mouse", "touch" or "pen"
+  for (const type of ['pointerdown', 'pointermove']) {
+    document.addEventListener(type, (event) => { pointer = event.pointerType; }, true);
+  }
+  const touch = () => pointer === 'touch' || (!pointer && noHover.matches);
+  // A tap's click; a click from the keyboard (Enter) has detail 0 and goes at once.
+  const tapped = (event) => event.detail > 0 && touch();
+
+  // A tap also sends the mouse events it stands for: no hover preview from those.
   document.addEventListener('mouseover', (event) => {
     const link = markerOf(event);
-    if (link) showPreview(link);
+    if (link && !pinned && !touch()) showPreview(link);
   });
-  document.addEventListener('mouseout', (event) => { if (markerOf(event)) hidePreview(); });
+  document.addEventListener('mouseout', (event) => {
+    if (markerOf(event) && !pinned) hidePreview();
+  });
   document.addEventListener('focusin', (event) => {
     const link = markerOf(event);
-    if (link) showPreview(link); else hidePreview();
+    if (link) {
+      if (!pinned && !quiet) showPreview(link);
+    } else if (!preview.contains(event.target)) {
+      hidePreview();
+    }
   });
+  document.addEventListener('pointerdown', (event) => {  // a tap elsewhere closes it
+    if (pinned && !preview.contains(event.target) && !markerOf(event)) hidePreview();
+  }, true);
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape') hidePreview(); });
   document.addEventListener('scroll', hidePreview, true);
 
@@ -106,10 +209,22 @@ JS = r"""
     const link = origin.closest('a[href^="#src-"]');
     if (link) {
       event.preventDefault();
-      const fragment = link.getAttribute('href');
-      if (focusSource(decodeURIComponent(fragment.slice(1)))) {
-        history.replaceState(history.state, '', location.pathname + location.search + fragment);
+      if (link.closest('#chatbot') && tapped(event) && pinned !== link) {
+        showPreview(link, true);  // the first tap previews; the second goes
+        return;
       }
+      hidePreview();
+      focusSource(link);
+      return;
+    }
+    if (origin.closest('.preview-go')) {
+      const from = pinned;
+      hidePreview();
+      if (from) focusSource(from);
+      return;
+    }
+    if (origin.closest('.src-back')) {
+      returnToMarker();
       return;
     }
     const chatbot = origin.closest('#chatbot');

@@ -1,6 +1,8 @@
 """The app's CSS: source cards, citation links and a layout that works from a
 390 px phone to a desktop. A card is highlighted by :target, or by .src-focus when
-ui/script.py handles the click on its [n] link."""
+ui/script.py handles the click on its [n] link. On a desktop the chat and the
+sources scroll side by side, each in its own panel; on a phone they stack and the
+page is the one scroll area (nested scroll areas trap a thumb)."""
 
 CSS = """
 .app-title h1 { margin: 0 0 2px 0; font-size: 1.45rem; }
@@ -14,6 +16,7 @@ CSS = """
   white-space: nowrap;
 }
 #chatbot a[href^="#src-"]:hover { text-decoration: underline; }
+#chatbot a.src-return { outline: 2px solid #f59e0b; outline-offset: 1px; }  /* back from its card */
 #chatbot .message-content { overflow-wrap: anywhere; }
 .marker-preview {  /* ui/script.py: a marker's source, on hover or focus */
   position: fixed; z-index: 1000; pointer-events: none; padding: 8px 10px;
@@ -25,6 +28,14 @@ CSS = """
 .marker-preview .preview-meta { font-size: .8em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .marker-preview .preview-sentence { font-style: italic; }
 .marker-preview .preview-support { margin-top: 4px; font-size: .8em; color: var(--body-text-color-subdued); }
+.marker-preview.pinned { pointer-events: auto; }  /* a tap's preview: its button takes taps */
+.marker-preview .preview-go {
+  margin-top: 8px; padding: 6px 12px; border-radius: 6px; font-weight: 600; cursor: pointer;
+  background: var(--color-accent-soft); color: var(--color-accent); border: 1px solid var(--color-accent);
+}
+/* Gradio puts the chat's scroll-down arrow on its top layer, over the open sidebar
+   (a full-screen overlay up to 768 px wide) and the marker preview: keep it in the chat. */
+#chatbot .scroll-down-button-container { z-index: 5; }
 .answer-meta { font-size: .78em; color: var(--body-text-color-subdued); margin-top: 2px; }
 .answer-warnings, .answer-fallback {
   font-size: .84em; color: #7c2d12; background: #fff7ed; border: 1px solid #fdba74;
@@ -42,7 +53,10 @@ CSS = """
   font-size: .8rem; padding: 1px 10px;
 }
 .answer-warnings ul { margin: 2px 0 0 0; padding-left: 1.2em; }
-.dark .answer-warnings, .dark .answer-fallback { color: #fed7aa; background: #431407; border-color: #9a3412; }
+/* One selector per .dark rule: Gradio scopes custom CSS by removing the first ".dark"
+   of a rule and adding it back in front, so a second ".dark" in a list never matches. */
+.dark .answer-warnings { color: #fed7aa; background: #431407; border-color: #9a3412; }
+.dark .answer-fallback { color: #fed7aa; background: #431407; border-color: #9a3412; }
 /* the notes under an answer are not worth a copy button of their own */
 #chatbot .message:has(.answer-meta) + .message-buttons { display: none; }
 .ask-row { align-items: stretch; }
@@ -61,8 +75,14 @@ CSS = """
   transition: background-color .3s, box-shadow .3s;
 }
 .src-card.uncited { opacity: .9; border-style: dashed; }
+.src-back {  /* ui/script.py: on the focused card, back to the marker followed there */
+  float: right; margin: 0 0 4px 8px; padding: 2px 10px; border-radius: 999px; cursor: pointer;
+  font-size: .8rem; font-weight: 600; color: var(--color-accent);
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary);
+}
 .src-card:target, .src-card.src-focus { box-shadow: 0 0 0 3px #f59e0b; background: #fffbeb; }
-.dark .src-card:target, .dark .src-card.src-focus { background: #3b2a08; }
+.dark .src-card:target { background: #3b2a08; }  /* one selector each: see .answer-warnings */
+.dark .src-card.src-focus { background: #3b2a08; }
 .src-snippet.src-focus mark { outline: 2px solid #f59e0b; }
 .src-head { font-weight: 600; line-height: 1.3; }
 .src-n { color: var(--color-accent); margin-right: 2px; }
@@ -113,6 +133,10 @@ a.src-title:hover { text-decoration: underline; }
   .chat-layout > div { min-width: 0 !important; width: 100% !important; }
   .app-title h1 { font-size: 1.15rem; }
   .app-title { padding-left: 26px; }  /* clear of the settings toggle */
-  .src-panel { max-height: 70vh; overflow-y: auto; }
+  /* one scroll area, the page: the chat and the sources grow to their content */
+  #chatbot { height: auto !important; max-height: none !important; overflow: visible !important; }
+  #chatbot .panel-wrap { overflow: visible !important; }
+  .src-panel { max-height: none; overflow: visible; }
+  .src-back { padding: 6px 12px; }  /* a thumb's size */
 }
 """
