@@ -36,7 +36,7 @@ from rag.types import Paper
 
 TINY = ROOT / "tests" / "fixtures" / "beir_tiny"
 SAME_TITLE = "Vitamin D supplementation and bone health"
-OBESITY = "Childhood obesity has doubled since 1990."  # q3: "since 1990" reads as a year filter
+OBESITY = "Childhood obesity has doubled since 1990."  # q3: a claim, whose year is content
 
 
 # ---------------------------------------------------------------- trec_eval metrics
@@ -257,11 +257,18 @@ def test_a_benchmark_store_never_uses_the_users_library_or_server(tmp_path, embe
 
 def test_no_filters_are_read_from_a_benchmark_query(bench):
     engine, _, _ = bench
+    asked = "Has childhood obesity doubled since 1990?"  # a question: "since 1990" filters
     with pytest.raises(NoMatchError, match="since 1990"):  # no document has a year
-        engine.retrieve(OBESITY, 10)
-    retrieval = engine.retrieve(OBESITY, 10, read_filters=False)
+        engine.retrieve(asked, 10)
+    retrieval = engine.retrieve(asked, 10, read_filters=False)
     assert not retrieval.filters and not retrieval.notes
     assert retrieval.hits[0].paper.paper_id == "d03"
+
+
+def test_a_claims_year_is_content_not_a_filter(bench):
+    engine, _, _ = bench
+    retrieval = engine.retrieve(OBESITY, 10)  # read as a user's text, not a benchmark's
+    assert not retrieval.filters and retrieval.hits[0].paper.paper_id == "d03"
 
 
 def test_run_benchmark_scores_every_mode(bench, tmp_path):
@@ -301,7 +308,9 @@ def test_run_benchmark_scores_every_mode(bench, tmp_path):
 def test_a_deep_list_goes_past_the_rerank_depth(tmp_path, embedder):
     """A top 100 from a library larger than the rerank depth: every paper once, the
     reranked head first, then the rest in first-stage order."""
-    from rag.retrieval import RERANK_DEPTH
+    from rag.tuning import RetrievalTuning
+
+    RERANK_DEPTH = RetrievalTuning().rerank_depth
 
     topics = ["protein", "climate", "vaccine", "galaxy", "enzyme", "soil", "neuron", "river"]
     papers = [

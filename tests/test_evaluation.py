@@ -31,6 +31,8 @@ from rag.evaluation.metrics import (
 from rag.evaluation.report import ablation_table, fmt, format_report, markdown_table
 from rag.tuning import Tuning
 
+TUNED = Tuning().tuned_on  # "eval/questions.jsonl + eval/train.jsonl"
+
 GOLD = ["Boundary thickness and robustness in learning models"]
 SAM = "Sharpness-Aware Minimization for Efficiently Improving Generalization"
 
@@ -291,7 +293,9 @@ def test_empty_and_missing_files(tmp_path):
         load_questions(tmp_path / "missing.jsonl")
 
 
-@pytest.mark.parametrize("name", ["questions.jsonl", "holdout.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["questions.jsonl", "train.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl"]
+)
 def test_bundled_question_files_match_the_bundled_library(name, engine):
     """Every gold title is a paper of the bundled library, and every expected keyword
     is in one of the gold abstracts, so the eval measures the system, not typos."""
@@ -388,7 +392,7 @@ def test_fit_tuning_writes_a_tuning_file_the_engine_loads(library_store, small_q
     assert run.returncode == 0, run.stderr
     tuning = Tuning.load(out)
     assert tuning.tuned_on == str(path)
-    assert {name for name, _ in tuning.refusal.weights} == {"sim", "cover", "unknown", "names"}
+    assert {name for name, _ in tuning.refusal.weights} == {"sim", "unknown", "names", "top", "gap"}
     assert {name for name, _ in tuning.sentence.weights} == {"cos", "role", "figure"}
     assert any("unanswerable" in note for note in tuning.notes)
     from rag.config import Config
@@ -409,7 +413,7 @@ def test_the_default_tuning_is_what_the_fit_gives_on_the_tuned_file(library_stor
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     fitted, default = Tuning.load(out), Tuning()
-    assert fitted.tuned_on == default.tuned_on == "eval/questions.jsonl"
+    assert fitted.tuned_on == default.tuned_on == "eval/questions.jsonl + eval/train.jsonl"
     for name in ("refusal", "sentence"):
         got, want = getattr(fitted, name), getattr(default, name)
         assert [n for n, _ in got.weights] == [n for n, _ in want.weights]
@@ -509,10 +513,10 @@ def test_run_eval_end_to_end(engine, small_questions, tmp_path):
     assert [d for d, _, _ in calls] == list(range(1, 3 + len(MODES) + 1))
     assert {t for _, t, _ in calls} == {3 + len(MODES)}
     first, second = report.summary().splitlines()[:2]
-    assert first.endswith("(fitted on `eval/questions.jsonl`; this file is held out)"), first
+    assert first.endswith(f"(fitted on `{TUNED}`; this file is held out)"), first
     assert second.startswith("3 questions, backend extractive: pass rate ")
-    assert data["tuned_on"] == "eval/questions.jsonl"
-    assert "- Tuning: fitted on `eval/questions.jsonl`; this file is held out" in text
+    assert data["tuned_on"] == TUNED
+    assert f"- Tuning: fitted on `{TUNED}`; this file is held out" in text
 
 
 def test_rag_eval_reports_several_files_apart_and_side_by_side(small_questions, library_store,
@@ -526,11 +530,11 @@ def test_rag_eval_reports_several_files_apart_and_side_by_side(small_questions, 
     assert run.returncode == 0, run.stderr
     for stem, n in (("small", 3), ("other", 1)):
         data = json.loads((out / stem / "report.json").read_text(encoding="utf-8"))
-        assert data["counts"]["overall"] == n and data["tuned_on"] == "eval/questions.jsonl"
+        assert data["counts"]["overall"] == n and data["tuned_on"] == TUNED
     table = (out / "comparison.md").read_text(encoding="utf-8")
     assert "| metric | small.jsonl (held out) | other.jsonl (held out) |" in table
     assert "| questions | 3 | 1 |" in table
-    assert "fitted on `eval/questions.jsonl`" in table and table in run.stdout
+    assert f"fitted on `{TUNED}`" in table and table in run.stdout
 
 
 def test_rag_eval_cli(small_questions, library_store, tmp_path):

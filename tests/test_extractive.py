@@ -371,3 +371,23 @@ def test_a_follow_up_answers_from_the_previous_papers_without_repeating(engine):
     assert follow.citations and {c.paper.paper_id for c in follow.citations} <= set(turn.paper_ids)
     said = {s.rstrip(" .") for s in split_sentences(first.text)}
     assert not said & {s.rstrip(" .") for s in split_sentences(follow.text)}
+
+
+def test_the_refusal_evidence_is_the_retrievers_score_in_every_mode(engine):
+    """Hits without second-stage scores (another retrieval mode, or papers handed in)
+    are scored by the answerer the way the retriever's second stage scores them, so
+    the refusal model reads the same evidence whatever the mode. Only the rank prior
+    can differ: the retriever's is the first-stage rank, the answerer's the hits' order."""
+    question = "How does sharpness-aware minimization improve generalization?"
+    reranked = engine.retrieve(question, top_k=5).hits
+    answerer = engine.extractive_answerer()
+    given = answerer._second_stage_scores(question, reranked)
+    assert given == [h.scores["rerank"] for h in reranked]
+    bare = [Hit(paper=h.paper, score=h.score, text=h.text) for h in reranked]
+    computed = answerer._second_stage_scores(question, bare)
+    prior = dict(answerer.tuning.retrieval.rerank.weights)["prior"]
+    assert all(abs(c - g) <= prior for c, g in zip(computed, given, strict=True))
+    assert sum(c == pytest.approx(g, abs=1e-6) for c, g in zip(computed, given)) >= 3
+    fused = engine.retrieve(question, top_k=5, mode="hybrid").hits
+    assert all("rerank" not in h.scores for h in fused)
+    assert answerer._second_stage_scores(question, fused)[0] > 0.5

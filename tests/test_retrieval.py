@@ -382,7 +382,9 @@ def test_dense_search_misses_almost_none_of_the_nearest_chunks(engine):
     run misses one. Every question of both eval files, against exact search."""
     import json
 
-    from rag.retrieval import CANDIDATES
+    from rag.tuning import RetrievalTuning
+
+    CANDIDATES = RetrievalTuning().candidates
 
     store = engine.store
     ids, matrix = store.chunk_vectors()
@@ -443,3 +445,19 @@ def test_expansion_terms_are_the_same_in_every_process(library_store):
 def test_a_year_is_a_filter_only_when_the_question_asks_for_papers(question, year):
     filters, _ = from_question(question, INDEX, [])
     assert filters.since == year and filters.until == year
+
+
+@pytest.mark.parametrize(
+    "text, since, until",
+    [
+        ("Opioid overdose deaths have risen since 2001.", None, None),
+        ("Vaccination rates fell after 2015 in rural districts.", None, None),
+        ("Mortality was higher before 2010 than after it.", None, None),
+        ("What has been learned about pruning since 2021?", 2021, None),
+        ("List pruning methods before 2022", None, 2021),
+        ("pruning work after 2022", 2023, None),
+    ],
+)
+def test_years_in_a_claim_are_content_and_in_a_request_filters(text, since, until):
+    filters, _ = from_question(text, INDEX, [])
+    assert (filters.since, filters.until) == (since, until)

@@ -115,7 +115,9 @@ class Engine:
         if catalog:
             self.store.check_index()  # a damaged vector index fails here, not silently
         retriever = (
-            Retriever(self.store, self.embedder, catalog, self.config.cross_encoder)
+            Retriever(
+                self.store, self.embedder, catalog, self.config.cross_encoder, self.tuning.retrieval
+            )
             if catalog
             else None
         )

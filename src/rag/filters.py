@@ -55,6 +55,15 @@ _ASKS_FOR_PAPERS = re.compile(
     r"\b(?:papers?|works?|articles?|publications?|publish(?:ed)?|wrote|written|authored)\b",
     re.IGNORECASE,
 )
+# Any other year phrase ("since 2020", "before 2019") is a filter in a request: a
+# question or an imperative ("list ...", "show ..."). A declarative sentence is a
+# claim to check (a benchmark's claims are), whose years are part of its content:
+# "Overdose deaths have risen since 2001."
+_REQUEST = re.compile(
+    r"\?\s*$|^\W*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does"
+    r"|did|can|could|should|would|will|has|have|had|list|show|find|give|tell|name|any)\b",
+    re.IGNORECASE,
+)
 
 
 def parse_years(question: str) -> tuple[int | None, int | None, str]:
@@ -64,10 +73,14 @@ def parse_years(question: str) -> tuple[int | None, int | None, str]:
     (None, None)
     >>> parse_years("Which papers in 2023 study diffusion?")[:2]
     (2023, 2023)
+    >>> parse_years("Overdose deaths have risen since 2001.")[:2], parse_years("GANs since 2020?")[:2]
+    ((None, None), (2020, None))
     """
     for pattern, kind in _YEAR_PATTERNS:
         match = re.search(pattern, question, flags=re.IGNORECASE)
         if not match:
+            continue
+        if kind != "in" and not (_ASKS_FOR_PAPERS.search(question) or _REQUEST.search(question)):
             continue
         if kind == "in" and match.start() > 0 and not _ASKS_FOR_PAPERS.search(question):
             continue

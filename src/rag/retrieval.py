@@ -21,28 +21,23 @@ import numpy as np
 
 from .keyword import KeywordIndex, TermTable, coverage
 from .store import Store, StoredChunk
+from .tuning import RetrievalTuning
 from .types import Hit, Paper
 
 if TYPE_CHECKING:
     from .embedding import Embedder
 
-# Reciprocal rank fusion constant from Cormack, Clarke & Büttcher (SIGIR 2009),
+# Every number the retriever uses is in tuning.RetrievalTuning, with its source.
+# Fusion is reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009,
 # "Reciprocal Rank Fusion outperforms Condorcet and individual rank learning
-# methods". RRF needs no score calibration between BM25 (unbounded) and cosine
+# methods"): it needs no score calibration between BM25 (unbounded) and cosine
 # (bounded), which is why it is preferred here over a weighted score sum.
-RRF_K = 60
-CANDIDATES = 40  # chunks taken from each retriever before fusion
-RERANK_DEPTH = 30  # papers the second stage looks at
-DEEP_MARGIN = 2.0  # chunks per wanted paper, per library chunk ratio, for k > CANDIDATES
-LIST_MAX = 12  # most papers a "which papers ..." question returns
-# A list question keeps every paper whose rerank score is within this share of
-# the best one (scores are cosine-like, in [0, 1]).
-LIST_RELATIVE_CUT = 0.80
+DEFAULTS = RetrievalTuning()
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
+def rrf(rankings: Sequence[Sequence[str]], k: int = DEFAULTS.rrf_k) -> dict[str, float]:
     """Reciprocal rank fusion of ranked id lists (1-based ranks).
 
     >>> sorted(rrf([["a", "b"], ["b", "c"]]).items())[0]
@@ -53,6 +48,36 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
         for rank, item in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
     return fused
+
+
+def second_stage_features(
+    sims: np.ndarray, keyword: float, number: float, rank: int
+) -> dict[str, float]:
+    """The second stage's features of one paper (weighed by tuning.RERANK_MODEL):
+    `sims`, the question's cosines with the paper's title and sentences; `keyword`,
+    the IDF-weighted share of the question's terms it has; `number`, the share of the
+    question's numbers its abstract states; `rank`, its first-stage rank (0 = best).
+
+    >>> round(second_stage_features(np.array([0.2, 0.8, 0.6]), 0.5, 0.0, 0)["top2"], 3)
+    0.7
+    """
+    ranked = np.sort(sims)[::-1] if len(sims) else np.zeros(1)
+    return {
+        "best": float(ranked[0]),
+        "top2": float(ranked[:2].mean()),
+        "keyword": keyword,
+        "number": number,
+        "prior": 1.0 / (1.0 + rank / 10.0),
+    }
+
+
+def number_share(numbers: set[str], text: str) -> float:
+    """The share of the question's numbers the text states (0 when it has none)."""
+    return sum(n in text for n in numbers) / len(numbers) if numbers else 0.0
+
+
+def question_numbers(question: str) -> set[str]:
+    return set(_NUMBER.findall(question))
 
 
 def group_by_paper(
@@ -70,19 +95,9 @@ def group_by_paper(
     return OrderedDict(sorted(best.items(), key=lambda item: -item[1][1]))
 
 
-FEEDBACK_PAPERS = 3  # top reranked papers used for pseudo-relevance feedback
-EXPANSION_TERMS = 8  # keyword terms added to the feedback query
-FEEDBACK_WEIGHT = 0.75  # Rocchio beta: how far the query vector moves toward them
-# List questions: share of the second-stage score that goes to the lead paper's
-# title terms (see Retriever.search). Sweep on eval/questions.jsonl, recall@5 /
-# multi-paper recall@5: 0 -> 0.905 / 0.68, 0.15 -> 0.917 / 0.74,
-# 0.25 -> 0.927 / 0.78, 0.35 -> 0.926 / 0.79 (author recall down to 0.967).
-LEAD_TITLE_WEIGHT = 0.25
-
-
 def _below(tail: list[Candidate], floor: float) -> list[Candidate]:
     """Candidates past the second stage's depth, kept in first-stage order and scored
-    just below the last reranked one (floor), for lists longer than RERANK_DEPTH."""
+    just below the last reranked one (floor), for lists longer than the rerank depth."""
     for i, c in enumerate(tail, start=1):
         c.scores["rerank"] = floor - i * 1e-6
     return tail
@@ -129,8 +144,10 @@ class Retriever:
         embedder: Embedder,
         catalog: dict[str, Paper],
         cross_encoder: str | None = None,
+        tuning: RetrievalTuning = DEFAULTS,
     ) -> None:
         self.store = store
+        self.tuning = tuning
         self.embedder = embedder
         self.catalog = catalog
         self.keyword = KeywordIndex(store.chunks())
@@ -190,6 +207,7 @@ class Retriever:
         named topic of a list question (QueryPlan.topic_phrase), if it has one."""
         vector = self.embedder.embed_one(query) if mode != "bm25" else None
         pool = _Pool()
+        t = self.tuning
         depth = self._depth(k)
         if vector is not None:
             pool.add_dense(self.dense(vector, depth, where))
@@ -199,25 +217,25 @@ class Retriever:
         score_key = "fused"
         if mode == "hybrid+rerank" and candidates:
             assert vector is not None
-            candidates = self.rerank(query, vector, candidates[:RERANK_DEPTH])
+            candidates = self.rerank(query, vector, candidates[: t.rerank_depth])
             # Pseudo-relevance feedback (Rocchio 1971; RM3 for the keyword side):
             # the best papers reveal the field's own words for what the question
             # paraphrases ("grokking", "unlearning"), so a second round with them
             # finds the sibling papers a list question asks for.
-            feedback = [c.paper_id for c in candidates[:FEEDBACK_PAPERS]]
+            feedback = [c.paper_id for c in candidates[: t.feedback_papers]]
             terms = self.expansion_terms(query, feedback)
             v2 = self._feedback_vector(vector, feedback)
-            pool.add_dense(self.dense(v2, CANDIDATES, where))
+            pool.add_dense(self.dense(v2, t.candidates, where))
             if terms:
-                pool.add_keyword(self.bm25(" ".join(terms), CANDIDATES, allowed))
+                pool.add_keyword(self.bm25(" ".join(terms), t.candidates, allowed))
             lead = candidates[0].paper_id
             if list_question:
                 # The lead paper's title usually names the topic in the field's own
                 # words ("neural collapse", "re-basin") that a paraphrased question
                 # lacks: a keyword round with it brings in the papers that share them.
-                pool.add_keyword(self.bm25(self.catalog[lead].title, CANDIDATES, allowed))
+                pool.add_keyword(self.bm25(self.catalog[lead].title, t.candidates, allowed))
             pooled_all = self._candidates(pool)
-            pooled = pooled_all[:RERANK_DEPTH]
+            pooled = pooled_all[: t.rerank_depth]
             if list_question:
                 # A list question asks for the siblings of the best papers, so the
                 # second stage also scores against the feedback: the moved vector
@@ -230,22 +248,23 @@ class Retriever:
                 candidates = self.rerank(query, vector, pooled)
             score_key = "rerank"
             if k > len(candidates):  # a deep list: the rest of the pool below the reranked
-                candidates += _below(pooled_all[RERANK_DEPTH:], candidates[-1].scores["rerank"])
+                candidates += _below(pooled_all[t.rerank_depth :], candidates[-1].scores["rerank"])
         keep = self._cut(topic, candidates, score_key, k, list_question)
         return [self._hit(c, c.scores[score_key]) for c in keep]
 
     def _depth(self, k: int) -> int:
-        """Chunks taken from each first-stage retriever: CANDIDATES, or for a longer list
+        """Chunks taken from each first-stage retriever: `candidates`, or for a longer list
         (a benchmark's top 100) enough for k papers with a margin (twice the library's
         chunks per paper: a paper's chunks tend to rank together)."""
-        if k <= CANDIDATES:
-            return CANDIDATES
+        if k <= self.tuning.candidates:
+            return self.tuning.candidates
         per_paper = len(self.keyword) / max(len(self.catalog), 1)
-        return math.ceil(k * DEEP_MARGIN * max(per_paper, 1.0))
+        return math.ceil(k * self.tuning.deep_margin * max(per_paper, 1.0))
 
     def _candidates(self, pool: _Pool) -> list[Candidate]:
         grouped = group_by_paper(
-            (cid, pool.texts[cid][0], score) for cid, score in rrf(pool.rankings).items()
+            (cid, pool.texts[cid][0], score)
+            for cid, score in rrf(pool.rankings, self.tuning.rrf_k).items()
         )
         out = []
         for pid, (cid, score) in grouped.items():
@@ -270,7 +289,7 @@ class Retriever:
         # Many rare terms tie on IDF; the term itself breaks ties, since a set's order
         # (and so `counts`') changes from one process to the next with string hashing.
         shared.sort(key=lambda t: (-self.idf(t), t))
-        return shared[:EXPANSION_TERMS]
+        return shared[: self.tuning.expansion_terms]
 
     def title_terms(self, paper_id: str, query: str) -> list[str]:
         """A paper's title terms that the query does not already have."""
@@ -290,7 +309,7 @@ class Retriever:
             picked.append(vectors[np.argsort(-sims)[:2]].mean(axis=0))
         if not picked:
             return vector
-        moved = vector + FEEDBACK_WEIGHT * np.mean(picked, axis=0)
+        moved = vector + self.tuning.feedback_weight * np.mean(picked, axis=0)
         return moved / np.linalg.norm(moved)
 
     def _naming(self, topic: str | None, candidates: list[Candidate]) -> set[str]:
@@ -318,7 +337,7 @@ class Retriever:
         self, topic: str | None, candidates: list[Candidate], key: str, k: int, list_question: bool
     ) -> list[Candidate]:
         """The top k; for a list question every paper near the best one or naming
-        its topic (at most LIST_MAX), in score order, at least k."""
+        its topic (at most `list_max`), in score order, at least k."""
         if not list_question or key != "rerank" or not candidates:
             return candidates[:k]
         best = candidates[0].scores[key]
@@ -326,8 +345,8 @@ class Retriever:
         members = [
             c
             for c in candidates
-            if c.scores[key] >= best * LIST_RELATIVE_CUT or c.paper_id in named
-        ][:LIST_MAX]
+            if c.scores[key] >= best * self.tuning.list_relative_cut or c.paper_id in named
+        ][: self.tuning.list_max]
         kept = {c.paper_id for c in members}
         rest = [c for c in candidates if c.paper_id not in kept][: max(0, k - len(members))]
         return sorted(members + rest, key=lambda c: -c.scores[key])
@@ -368,22 +387,17 @@ class Retriever:
         sentences = self.sentences([c.paper_id for c in candidates])
         q_terms = [*self.keyword.terms(query), *expansion]
         weights = {t: self.idf(t) for t in q_terms}  # once per query, not per candidate
-        q_numbers = set(_NUMBER.findall(query))
+        q_numbers = question_numbers(query)
+        model = self.tuning.rerank  # weights in tuning.RERANK_MODEL, with their rationale
         for rank, c in enumerate(candidates):
             texts, vectors = sentences.get(c.paper_id, ([], np.zeros((0, len(vector)))))
-            sims = np.sort(vectors @ vector)[::-1] if len(texts) else np.zeros(1)
-            best = float(sims[0])
-            top2 = float(sims[:2].mean())
             terms = self.terms.paper_terms(c.paper_id)
             kw = coverage(q_terms, terms, weights.__getitem__)
             paper = self.catalog[c.paper_id]
-            num = sum(n in paper.abstract for n in q_numbers) / len(q_numbers) if q_numbers else 0.0
-            prior = 1.0 / (1.0 + rank / 10.0)
-            c.scores.update(sentence=best, keyword=kw)
-            # Weights: semantic evidence first (best sentence, then the two best,
-            # since findings often span two sentences), exact terms next, the
-            # first stage's rank as a weak prior. They sum to 1.
-            c.scores["rerank"] = 0.35 * best + 0.20 * top2 + 0.25 * kw + 0.05 * num + 0.15 * prior
+            num = number_share(q_numbers, paper.abstract)
+            features = second_stage_features(vectors @ vector, kw, num, rank)
+            c.scores.update(sentence=features["best"], keyword=kw)
+            c.scores["rerank"] = model.logit(features)
         if lead and lead[1]:
             lead_id, title = lead  # sibling scores are in [0, 1], like the rest
             for c in candidates:
@@ -391,7 +405,7 @@ class Retriever:
                     terms = self.terms.paper_terms(c.paper_id)
                     c.scores["sibling"] = coverage(title, terms, self.idf)
             best_other = max((c.scores.get("sibling", 0.0) for c in candidates), default=0.0)
-            w = LEAD_TITLE_WEIGHT
+            w = self.tuning.lead_title_weight
             for c in candidates:
                 sibling = c.scores.setdefault("sibling", best_other)
                 c.scores["rerank"] = (1 - w) * c.scores["rerank"] + w * sibling

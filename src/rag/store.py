@@ -50,7 +50,7 @@ _KEY_KINDS = ("doi", "arxiv")  # identity keys stored as metadata key_doi, key_a
 REBUILD_FIX = "rebuild it with `rag ingest --rebuild`"
 _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store opens
 # HNSW's search breadth (Chroma's default 100). Measured on the bundled library's 496
-# chunks for the 40 nearest (retrieval.CANDIDATES), against exact search, over the 123
+# chunks for the 40 nearest (RetrievalTuning.candidates), against exact search, over the 123
 # eval and held-out questions, in fresh processes: 100 found all 40 for 93% of the
 # questions, and which one it missed changed from one process to the next (Chroma
 # rebuilds a small index from its log on open, differently each time), so a question

@@ -15,7 +15,20 @@ Two feature sets, each read by one fitted logistic model in `tuning.py`:
   ``unknown`` 1 when a name in the question (an acronym, a model or dataset
              name, a capitalised word inside it) occurs in no paper of the library;
   ``names``  share of the question's specific names (acronyms, model and dataset
-             names) that none of the top papers mentions.
+             names) that none of the top papers mentions;
+  ``top``    the second-stage score of the lead paper (retrieval.Retriever.rerank:
+             its best sentences' cosines, keyword coverage and first-stage rank);
+  ``gap``    its margin over the next paper's. A question the library answers
+             usually has one paper that fits it clearly better than the rest; the
+             top score and the margin are the two classic post-retrieval predictors
+             of whether a search found what it was looking for (query performance
+             prediction: Cronen-Townsend et al. 2002; Shtok et al. 2012).
+
+`top` and `gap` were chosen by 10-fold cross-validation on the tuning files (README,
+"Evaluation"). `cover` is still measured and shown with the evidence, but the model
+no longer weighs it: beside `top`, which holds the lead paper's keyword coverage,
+its fitted weight turned negative, a reading nothing supports. A sentence-level
+coverage feature was left out for the same reason.
 """
 
 from __future__ import annotations
@@ -334,9 +347,11 @@ def refusal_features(
     best_cosine: float,
     stats: TermStats,
     glossary: Glossary | None = None,
+    lead_scores: Sequence[float] = (),
 ) -> dict[str, float]:
     """The refusal model's features (see the module docstring); papers best first;
-    `names`: the question's specific names (QueryPlan.names)."""
+    `names`: the question's specific names (QueryPlan.names); `lead_scores`: the
+    papers' second-stage scores."""
     glossary = glossary or Glossary()
     unique = list(dict.fromkeys(question_terms))
     top_ids, top_texts = paper_ids[:TOP_PAPERS], paper_texts[:TOP_PAPERS]
@@ -350,4 +365,7 @@ def refusal_features(
         "cover": cover,
         "unknown": float(any(not known_name(n, stats) for n in question_names(question))),
         "names": len(missing) / len(names) if names else 0.0,
+        "top": max(lead_scores, default=0.0),
+        "gap": max(lead_scores, default=0.0)
+        - (sorted(lead_scores)[-2] if len(lead_scores) > 1 else 0.0),
     }

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..glossary import Glossary
+from ..keyword import coverage
 from ..query import QueryPlan, plan_of
+from ..retrieval import number_share, question_numbers, second_stage_features
 from ..tuning import Tuning
 from ..types import Hit
 from .citations import SentenceLookup
@@ -165,8 +167,30 @@ class ExtractiveAnswerer:
             best_cos,
             self._stats,
             self._glossary,
+            self._second_stage_scores(question, hits),
         )
         return Decision(features, self.tuning.refusal.probability(features))
+
+    def _second_stage_scores(self, question: str, hits: Sequence[Hit]) -> list[float]:
+        """The hits' second-stage scores (retrieval.Retriever.rerank): the retriever's
+        own when it reranked them, else computed here the same way, so the refusal
+        model reads the same evidence whatever the retrieval mode."""
+        given = [h.scores.get("rerank") for h in hits]
+        if all(s is not None for s in given):
+            return [float(s) for s in given]  # type: ignore[arg-type]
+        q = self._embed_one(question)
+        terms = self._stats.terms_of([question])[0]
+        numbers = question_numbers(question)
+        lookup = self._sentences([h.paper.paper_id for h in hits])
+        model = self.tuning.retrieval.rerank
+        scores = []
+        for rank, hit in enumerate(hits):
+            texts, vectors = lookup.get(hit.paper.paper_id, ([], np.zeros((0, len(q)))))
+            keyword = coverage(terms, self._stats.paper_terms(hit.paper.paper_id), self._stats.idf)
+            number = number_share(numbers, hit.paper.abstract)
+            features = second_stage_features(vectors @ q, keyword, number, rank)
+            scores.append(model.logit(features))
+        return scores
 
     # ------------------------------------------------------------- answers
     def listing(self, hits: Sequence[Hit]) -> str:
@@ -216,9 +240,6 @@ class ExtractiveAnswerer:
             return f"{CANNOT_ANSWER} The abstract of [1] says nothing more than the answer above."
         unlikely = decision.p_answerable is not None and decision.p_answerable < t.refuse_below
         weak = not any(tops) or (unlikely and not chosen)
-        if weak and not named_ix:
-            decision.reason = "the retrieved papers do not cover the question"
-            return refusal(hits, t.closest_shown)
         # A question naming something specific (GPT-5, LoRA) is about the papers that
         # name it: the lead is one of them, one that states what is asked for (a
         # figure, a dataset) if any does. Without a name, the most relevant paper
@@ -226,6 +247,14 @@ class ExtractiveAnswerer:
         names, asked = plan.names, plan.asked
         naming = {i for i, h in enumerate(hits) if all(mentions(h.paper.text, n) for n in names)}
         stating = {i for i, r in enumerate(ranked) if any(supplies(s.sentence, asked) for s in r)}
+        if weak and not named_ix:
+            if names and asked and naming and not naming & stating:
+                # The library has the thing asked about but no figure or dataset for
+                # it: say which paper lacks what, rather than list the closest papers.
+                decision.reason = f"the abstract does not give {asked.phrase}"
+                return not_stated(min(naming), asked)
+            decision.reason = "the retrieved papers do not cover the question"
+            return refusal(hits, t.closest_shown)
         quotable = {i for i, r in enumerate(ranked) if r}
         pool = quotable
         if names:

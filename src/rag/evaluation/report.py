@@ -187,8 +187,21 @@ def tuning_note(data: Mapping[str, Any]) -> str:
     'fitted on `eval/questions.jsonl`; this file is held out'
     """
     tuned = data.get("tuned_on") or "unknown"
-    role = "the tuned file" if tuned == data.get("questions_file") else "held out"
-    return f"fitted on `{tuned}`; this file is {role}"
+    if is_tuned(data):
+        return f"fitted on `{tuned}`, this file included"
+    return f"fitted on `{tuned}`; this file is held out"
+
+
+def is_tuned(data: Mapping[str, Any]) -> bool:
+    """Whether the report's question file is one the tuning was fitted on
+    (`tuned_on` names one file, or several joined by " + ").
+
+    >>> is_tuned({"questions_file": "eval/train.jsonl",
+    ...           "tuned_on": "eval/questions.jsonl + eval/train.jsonl"})
+    True
+    """
+    tuned = str(data.get("tuned_on") or "").split(" + ")
+    return data.get("questions_file") in tuned
 
 
 # The rows of the side-by-side comparison of question files.
@@ -220,8 +233,7 @@ def comparison_table(reports: Sequence[Mapping[str, Any]]) -> str:
     """
 
     def name(data: Mapping[str, Any]) -> str:
-        tuned = data.get("tuned_on") == data["questions_file"]
-        return f"{Path(data['questions_file']).name} ({'tuned' if tuned else 'held out'})"
+        return f"{Path(data['questions_file']).name} ({'tuned' if is_tuned(data) else 'held out'})"
 
     lines = [
         "| metric | " + " | ".join(name(d) for d in reports) + " |",

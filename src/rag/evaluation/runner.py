@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 
 MODES = ("dense", "bm25", "hybrid", "hybrid+rerank")
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
-# What `rag eval` runs by default: the file the answerer was tuned on, then the
+# What `rag eval` runs by default: the files the answerer was tuned on, then the
 # held-out files (written after tuning; blind*.jsonl by writers who saw no code).
 DEFAULT_SETS = tuple(
     PROJECT_ROOT / "eval" / f
-    for f in ("questions.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl")
+    for f in ("questions.jsonl", "train.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl")
 )
 Progress = Callable[[int, int, str], None]
 
@@ -157,7 +157,7 @@ def run_evals(
     data = [r.data for r in reports]
     path = Path(out) / "comparison.md"
     path.write_text(
-        f"# Eval by question file\n\nAnswerer tuning {tuning_note(data[0]).split(';')[0]}.\n\n"
+        f"# Eval by question file\n\nAnswerer tuning fitted on `{data[0].get('tuned_on')}`.\n\n"
         + comparison_table(data)
         + "\n",
         encoding="utf-8",
