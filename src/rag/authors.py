@@ -10,11 +10,11 @@ short forms are unambiguous among the library's authors.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import InputError, NoMatchError
+from .types import unaccented
 
 _PARTICLES = {"van", "von", "der", "de", "den", "del", "della", "di", "da", "le", "la", "du", "dos"}
 
@@ -25,9 +25,7 @@ def fold(text: str) -> str:
     >>> fold("Jürgen  SCHMIDHUBER")
     'jurgen schmidhuber'
     """
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = re.sub(r"[^a-z0-9\s.'-]", " ", text)
+    text = re.sub(r"[^a-z0-9\s.'-]", " ", unaccented(text))
     return " ".join(text.replace("-", " ").split())
 
 

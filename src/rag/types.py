@@ -15,15 +15,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def unaccented(text: str) -> str:
+    """Lower-case letters without their accents: the one text normaliser that titles,
+    author names and identity keys build on.
+
+    >>> unaccented("Jürgen Śliwiński")
+    'jurgen sliwinski'
+    """
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
 def normalise_title(title: str) -> str:
     """Lower-case, accent-free, punctuation-free, single-spaced title.
 
     >>> normalise_title("  Boundary Thickness — and Robustness?! ")
     'boundary thickness and robustness'
     """
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = re.sub(r"[^\w\s]|_", " ", text)
+    text = re.sub(r"[^\w\s]|_", " ", unaccented(title))
     return " ".join(text.split())
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..sentences import split_sentences as split_abstract
+from ..sentences import split_sentences as split_text
 from ..types import Citation, Hit
 from .prompts import CANNOT_ANSWER
 
@@ -52,13 +52,6 @@ _MARKER = re.compile(
 )
 
 # Words ending in "." that do not end a sentence.
-_ABBREVIATIONS = frozenset(
-    "e.g i.e al etc vs cf fig figs eq eqs approx resp sec no nos ref refs vol pp tab "
-    "incl ca dr mr mrs ms prof st jr sr viz".split()
-)
-# End punctuation, optional closing quotes/brackets, then whitespace: a candidate break.
-_BREAK = re.compile(r"[.!?]+[\"'”’)\]]*\s+")
-_LAST_WORD = re.compile(r"(\S+)$")
 _LEADING_MARKERS = re.compile(rf"^(?:{_MARKER.pattern}\s*)+", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*(#+\s|\*\*[^*]+\*\*:?\s*$|__[^_]+__:?\s*$)|:\s*$")
 
@@ -114,52 +107,28 @@ def strip_markers(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of text; lines are never joined, and numbers such as "2.78x",
-    abbreviations such as "e.g." or "et al." and list numbers do not end a sentence.
-    Markers written after the full stop ("... tight. [2]") stay with their sentence.
+    """Sentences of an answer (rag.sentences, keeping its lines apart): numbers such
+    as "2.78x", abbreviations such as "e.g." or "et al." and list numbers do not end a
+    sentence, and markers written after the full stop ("... tight. [2]") stay with
+    their sentence.
 
     >>> split_sentences("It compresses memory by 2.78x [1]. See e.g. Wu et al. [2] It works.")
     ['It compresses memory by 2.78x [1].', 'See e.g. Wu et al. [2] It works.']
+    >>> split_sentences("It is tight. [Source 2] It works.")
+    ['It is tight. [Source 2]', 'It works.']
     """
     sentences: list[str] = []
     for line in text.splitlines():
-        line_sentences: list[str] = []
-        start = 0
-        for match in _BREAK.finditer(line):
-            if _is_break(line, start, match):
-                _append_piece(line_sentences, line[start : match.end()])
-                start = match.end()
-        _append_piece(line_sentences, line[start:])
-        sentences.extend(line_sentences)
+        in_line: list[str] = []  # a line's leading markers are its own: a list item's "[1] ..."
+        for piece in split_text(line, keep_lines=True):
+            lead = _LEADING_MARKERS.match(piece)
+            if lead and in_line:
+                in_line[-1] += " " + lead.group(0).strip()
+                piece = piece[lead.end() :].strip()
+            if piece:
+                in_line.append(piece)
+        sentences.extend(in_line)
     return sentences
-
-
-def _append_piece(sentences: list[str], piece: str) -> None:
-    """Add a piece of a line; leading markers belong to the sentence before it."""
-    piece = piece.strip()
-    lead = _LEADING_MARKERS.match(piece)
-    if lead and sentences:
-        sentences[-1] += " " + lead.group(0).strip()
-        piece = piece[lead.end() :].strip()
-    if piece:
-        sentences.append(piece)
-
-
-def _is_break(line: str, start: int, match: re.Match) -> bool:
-    rest = line[match.end() :]
-    if rest[:1].islower():  # "e.g. the", "approx. three": not a new sentence
-        return False
-    if match.group(0)[0] != ".":
-        return True
-    word_match = _LAST_WORD.search(line[start : match.start()])
-    word = word_match.group(1) if word_match else ""
-    bare = word.lstrip("([\"'").lower()
-    if bare in _ABBREVIATIONS or bare.rstrip(".") in _ABBREVIATIONS:
-        return False
-    if len(bare) == 1 and bare.isalpha():  # an initial: "J. Smith"
-        return False
-    # "1. First point" at the start of a line is a list number, not a sentence.
-    return not (word.isdigit() and line[start : match.start()].strip(" \t-*") == word)
 
 
 def is_refusal(text: str) -> bool:
@@ -257,7 +226,7 @@ def _remove_invalid_markers(text: str, n_hits: int) -> tuple[str, list[str], int
 def _paper_sentences(hit: Hit) -> tuple[str, list[str]]:
     """The title and the abstract sentences a claim about this hit is compared with,
     split as ingest splits them for the store."""
-    body = split_abstract(hit.paper.abstract or hit.text)
+    body = split_text(hit.paper.abstract or hit.text)
     return hit.paper.title, body or [hit.paper.title]
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 
-from ..types import Paper, normalise_title
+from ..types import Paper, normalise_title, unaccented
 
 METADATA_FIELDS = ("affiliations", "category", "date", "year", "url", "doi", "arxiv_id", "venue")
 
@@ -183,8 +182,7 @@ def _arxiv(arxiv_id: str) -> str:
 
 def _person_key(name: str) -> tuple[str, str]:
     """(surname, first initial) without accents: 'Yaodong Yu' -> ('yu', 'y')."""
-    plain = unicodedata.normalize("NFKD", name)
-    tokens = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower().split()
+    tokens = unaccented(name).split()
     return (tokens[-1], tokens[0][0]) if tokens else ("", "")
 
 
