@@ -16,6 +16,13 @@ to eval/out/prompt_tokens.json.
 also times the first token of both prompts for the first N questions with the
 llama.cpp backend (`RAG_LLM=llamacpp`, the model named), alternating old and new so
 both see the same load; medians go in the same file.
+
+    --speed N [--threads T]
+
+measures the GGUF's own speed on the first N lean prompts, in-process with
+llama.cpp (T threads, default RAG_LLM_THREADS): prompt tokens per second (the prompt's
+tokens over the time to the first generated token) and generated tokens per second
+(after the first, up to 128), medians in the same file.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "eval/out/prompt_tokens.json")
     parser.add_argument("--ttft", type=int, default=0, help="questions to time (0: none)")
     parser.add_argument("--llm-model", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--speed", type=int, default=0, help="lean prompts to time (0: none)")
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     from llama_cpp import Llama
 
@@ -91,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.ttft:
         result["first_token_s"] = first_tokens(pairs[: args.ttft], args.llm_model)
+    if args.speed:
+        threads = args.threads or Config.from_env().llm_threads
+        lean_prompts = [excerpts for _, excerpts in pairs[: args.speed]]
+        result["speed"] = speed(gguf, lean_prompts, threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
@@ -113,6 +126,48 @@ def first_tokens(pairs: list, model: str) -> dict[str, object]:
                 break
             times[name].append(round(time.perf_counter() - started, 2))
     return {"model": model, "n": len(pairs), **{k: statistics.median(v) for k, v in times.items()}}
+
+
+def speed(gguf: Path, prompts: list, threads: int, max_tokens: int = 128) -> dict[str, object]:
+    """Median prompt and generation tokens/s of the GGUF on these chat prompts."""
+    import time
+
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads, verbose=False)
+    llm.create_chat_completion([{"role": "user", "content": "Say OK."}], max_tokens=4)  # warm
+    prompt_rates, generation_rates, first = [], [], []
+    for messages in prompts:
+        chat = [{"role": role, "content": text} for role, text in messages]
+        llm.reset()  # no prompt cache between questions: each is timed from scratch
+        n_prompt = len(llm.tokenize(_templated(llm, chat), add_bos=False, special=True))
+        started = time.perf_counter()
+        stamps = []
+        for chunk in llm.create_chat_completion(chat, max_tokens=max_tokens, stream=True):
+            if chunk["choices"][0]["delta"].get("content"):
+                stamps.append(time.perf_counter())
+        if len(stamps) < 2:
+            continue
+        first.append(stamps[0] - started)
+        prompt_rates.append(n_prompt / (stamps[0] - started))
+        generation_rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+    return {
+        "gguf": gguf.name,
+        "threads": threads,
+        "n": len(first),
+        "first_token_s": round(statistics.median(first), 2),
+        "prompt_tokens_per_s": round(statistics.median(prompt_rates), 1),
+        "generated_tokens_per_s": round(statistics.median(generation_rates), 1),
+    }
+
+
+def _templated(llm, chat: list[dict[str, str]]) -> bytes:
+    """The chat as the GGUF's template renders it (what the model actually reads)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template", "")
+    formatter = Jinja2ChatFormatter(template, eos_token="", bos_token="")
+    return formatter(messages=chat).prompt.encode()
 
 
 def _summary(values: list[int]) -> dict[str, float]:
