@@ -238,7 +238,7 @@ def make_ask(engine: Engine):
 def add_answer(engine: Engine, session: ChatSession, answer: Answer) -> None:
     """The answer's messages (linked markers, notes), cards and turn, after its question."""
     prefix = uuid.uuid4().hex[:8]
-    evidence = marker_evidence(answer, engine.embedder.embed, engine.sentence_lookup())
+    evidence = marker_evidence(answer, engine.embedder.embed_queries, engine.sentence_lookup())
     linked = cards.answer_markdown(answer.text, prefix, cards.linkable_numbers(answer), evidence)
     session.messages = [
         *session.messages,

@@ -196,6 +196,9 @@ class Engine:
             changed = report.added or report.updated or report.removed
             if changed or rebuild or self._snapshot is None:
                 self._refresh()
+            # Questions are embedded without torch from now on (onnx_encoder.py);
+            # a no-op once the model is exported.
+            self.embedder.export_query_encoder()
         return report
 
     def _reset_store(self) -> None:
@@ -389,7 +392,9 @@ class Engine:
             text = "".join(pieces)
             reason = failure(text, len(hits)) or self._refused_wrongly(text, retrieval)
             if not reason:
-                checked = check_citations(text, hits, self.embedder.embed, self.sentence_lookup())
+                checked = check_citations(
+                    text, hits, self.embedder.embed_queries, self.sentence_lookup()
+                )
                 reason = _unsupported(checked)
             fallback = f"the {answerer.name} answer {reason}" if reason else ""
         if fallback:
@@ -404,7 +409,7 @@ class Engine:
                 yield piece
         if checked is None or fallback:  # a kept LLM answer was checked above
             checked = check_citations(
-                "".join(pieces), hits, self.embedder.embed, self.sentence_lookup()
+                "".join(pieces), hits, self.embedder.embed_queries, self.sentence_lookup()
             )
         evidence = answerer.evidence()
         yield Answer(
