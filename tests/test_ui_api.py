@@ -128,7 +128,7 @@ def test_filters_from_the_settings_reach_the_engine(client):
 
 def test_a_year_filter_says_what_it_left_out_and_the_checkbox_lets_it_in(client):
     (_, chat, _, answer, _), _ = ask(client, "diffusion models", since="2024")
-    note = next(w for w in answer["warnings"] if w.startswith("filtered by"))
+    note = next(w for w in answer["notes"] if w.startswith("filtered by"))
     assert "papers without a year left out" in note
     assert all(r["year"] and r["year"] >= 2024 for r in answer["retrieved"])
     assert "without a year left out" in chat[-1]["content"][0]["text"]  # shown under the answer
@@ -136,7 +136,7 @@ def test_a_year_filter_says_what_it_left_out_and_the_checkbox_lets_it_in(client)
         client, "diffusion models", since="2024", include_undated=True, top_k=20
     )
     assert any(r["year"] is None for r in answer["retrieved"])
-    assert not any("left out" in w for w in answer["warnings"])
+    assert not any("left out" in w for w in answer["notes"] + answer["warnings"])
 
 
 def test_uploaded_file_is_ingested_and_the_count_grows(client, served, tmp_path):

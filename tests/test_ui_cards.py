@@ -229,16 +229,14 @@ def test_copy_text_is_the_answer_and_its_references():
 
 def test_filter_notes_are_not_citation_warnings():
     answer = _uap_answer(
-        warnings=("filtered by author Yi Ma (3 papers)", "uncited claim: 'Why?'"),
+        notes=("filtered by author Yi Ma (3 papers)",), warnings=("uncited claim: 'Why?'",)
     )
     notes = cards.answer_notes_html(answer)
     filters = re.search(r'<div class="answer-filters">(.*?)</div>', notes).group(1)
     warnings = re.search(r'<div class="answer-warnings">(.*?)</div>', notes).group(1)
     assert filters == "Filtered by author Yi Ma (3 papers)"
     assert "filtered" not in warnings and "uncited claim" in warnings
-    only_filter = cards.answer_notes_html(
-        _uap_answer(warnings=("filtered by year 2020 (1 paper)",))
-    )
+    only_filter = cards.answer_notes_html(_uap_answer(notes=("filtered by year 2020 (1 paper)",)))
     assert "Citation check" not in only_filter
     assert filterchips.labels("", "any", "2022", ["LG", "CV"]) == {
         "authors": None,

@@ -34,8 +34,6 @@ _MARKER = re.compile(
     r"[ \t]*\[\s*((?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?(?:\s*[,;]\s*(?:sources?\s*)?\d+(?:\s*[-–]\s*\d+)?)*)\s*\]",
     re.IGNORECASE,
 )
-# The engine's notes on filters, which it reports among the answer's warnings.
-_FILTER_NOTE = re.compile(r"(filtered by |listing the \d+ newest of )")
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>`]+$", re.IGNORECASE)
 # Beyond HTML's five: characters template engines treat specially, as entities.
 _EXTRA_ENTITIES = {"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"}
@@ -130,24 +128,14 @@ def linkable_numbers(answer: Answer) -> set[int]:
     return valid | {c.n for c in answer.citations}
 
 
-def is_filter_note(warning: str) -> bool:
-    """Whether an answer's note says what its filters matched (not a citation problem).
-
-    >>> is_filter_note("filtered by author Yi Ma (3 papers)"), is_filter_note("uncited claim: 'x'")
-    (True, False)
-    """
-    return bool(_FILTER_NOTE.match(warning))
-
-
 def answer_notes_html(answer: Answer) -> str:
     """What the reader should know about an answer: the filters it was answered
     under, fallback backend, citation warnings; and, hidden, its plain text for
     the copy buttons (ui/script.py)."""
     notes = []
-    filters = [w for w in answer.warnings if is_filter_note(w)]
-    problems = [w for w in answer.warnings if not is_filter_note(w)]
-    if filters:
-        shown = "; ".join(esc(w[:1].upper() + w[1:]) for w in filters)
+    problems = answer.warnings  # the engine keeps filter notes apart (answer.notes)
+    if answer.notes:
+        shown = "; ".join(esc(w[:1].upper() + w[1:]) for w in answer.notes)
         notes.append(f'<div class="answer-filters">{shown}</div>')
     if answer.backend.startswith(FALLBACK_PREFIX):
         notes.append(f'<div class="answer-fallback">⚠ answered by {esc(answer.backend)}</div>')

@@ -92,5 +92,6 @@ def answer_from_json(data: dict[str, Any], paper: Callable[[str], Paper | None])
         backend=data.get("backend", ""),
         latency_s=float(data.get("latency_s", 0.0)),
         warnings=tuple(data.get("warnings", ())),
+        notes=tuple(data.get("notes", ())),
         evidence=dict(data.get("evidence") or {}),
     )

@@ -103,7 +103,7 @@ def tools(engine: Engine) -> list:
             include_undated: true to let papers with no year through since/until.
 
         Returns:
-            JSON: {"question", "answer", "refused", "citations": [{"n", "paper_id", "title", "authors", "year", "snippet", "support", "link"}], "retrieved", "warnings", "backend", "latency_s", "evidence"} (snippet: the supporting sentence), or {"error"}.
+            JSON: {"question", "answer", "refused", "citations": [{"n", "paper_id", "title", "authors", "year", "snippet", "support", "link"}], "retrieved", "warnings", "notes", "backend", "latency_s", "evidence"} (snippet: the supporting sentence), or {"error"}.
         """
         return _run(lambda: _ask(engine, question, author, since, until, category, include_undated))
 

@@ -206,6 +206,8 @@ def ask(question: str, top_k: int | None, author: tuple[str, ...], since: int | 
             f"    \u201c{c.snippet}\u201d"
             + (f"  support {c.support:.2f}" if c.support is not None else "")
         )
+    for note in answer.notes:
+        click.echo(f"note: {note}", err=True)
     for warning in answer.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"({answer.backend}, {answer.latency_s:.2f} s)", err=True)

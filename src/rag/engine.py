@@ -420,7 +420,8 @@ class Engine:
             hits=tuple(hits),
             backend=label,
             latency_s=time.perf_counter() - started,
-            warnings=tuple(warnings + retrieval.notes + list(checked.warnings)),
+            warnings=tuple(warnings + list(checked.warnings)),
+            notes=tuple(retrieval.notes),
             standalone_question=standalone if standalone != question else None,
             evidence=evidence,
         )

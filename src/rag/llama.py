@@ -64,7 +64,9 @@ def hit_nodes(hits: tuple[Hit, ...] | list[Hit]) -> list[NodeWithScore]:
 def answer_response(answer: Answer) -> Response:
     """Our Answer as a LlamaIndex Response: the papers as source nodes."""
     data = answer.to_json()
-    metadata = {k: data[k] for k in ("citations", "refused", "warnings", "backend", "evidence")}
+    metadata = {
+        k: data[k] for k in ("citations", "refused", "warnings", "notes", "backend", "evidence")
+    }
     return Response(response=answer.text, source_nodes=hit_nodes(answer.hits), metadata=metadata)
 
 

@@ -185,11 +185,14 @@ class Answer:
     hits: tuple[Hit, ...]
     backend: str
     latency_s: float
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # citation problems and fallbacks: things that went wrong
     standalone_question: str | None = None  # the question after follow-up condensing
     # The extractive answerer's evidence: the refusal model's features, p_answerable
     # and, for a refusal, its reason (empty for LLM answers).
     evidence: dict[str, Any] = field(default_factory=dict)
+    # What the filters did ("filtered by since 2024 (3 papers)", papers left out for
+    # lacking a year): facts about the answer, not problems with it.
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The `rag ask --json` shape."""
@@ -220,6 +223,7 @@ class Answer:
                 for h in self.hits
             ],
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "backend": self.backend,
             "latency_s": round(self.latency_s, 4),
             "evidence": {
