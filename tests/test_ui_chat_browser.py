@@ -68,8 +68,8 @@ def test_citation_click_keeps_the_chat_when_the_url_has_a_query(browser, url):
     card = page.locator("#sources .src-card", has=page.locator(href))
     expect(card).to_be_in_viewport()
     expect(card).to_contain_text(UAP_TITLE)
-    shadow = card.evaluate("el => getComputedStyle(el).boxShadow")
-    assert "245, 158, 11" in shadow  # highlighted
+    # highlighted; the card eases into it (.3 s transition), so poll
+    expect(card).to_have_css("box-shadow", re.compile(r"245, 158, 11"))
     assert dialogs == []
     page.close()
 
@@ -249,10 +249,12 @@ def test_the_conversation_survives_a_reload_and_past_chats_reopen(browser, url):
     page = open_page(browser, url, DESKTOP, dialogs)
     ask(page, UAP_QUESTION)
     answer = page.locator("#chatbot [data-testid=bot]").first.inner_text()
+    # stored once the list of past chats shows it (the save follows the answer)
+    expect(page.locator("#past-chats input")).to_have_value(short(UAP_QUESTION))
     page.reload()
     page.wait_for_selector("#question textarea", timeout=60_000)
-    chatbot = page.locator("#chatbot")
-    expect(chatbot).to_contain_text(UAP_QUESTION, timeout=60_000)  # reopened, not lost
+    asked = page.locator("#chatbot [data-testid=user]")  # not the empty chat's examples
+    expect(asked).to_have_text(UAP_QUESTION, timeout=60_000)  # reopened, not lost
     assert page.locator("#chatbot [data-testid=bot]").first.inner_text() == answer
     expect(page.locator("#sources .src-card").first).to_contain_text(UAP_TITLE)
     marker = page.locator('#chatbot a[href^="#src-"]').first
@@ -260,7 +262,6 @@ def test_the_conversation_survives_a_reload_and_past_chats_reopen(browser, url):
     expect(page.locator(marker.get_attribute("href"))).to_be_in_viewport()
     expect(page.locator("#export")).to_be_enabled()
 
-    asked = page.locator("#chatbot [data-testid=user]")
     page.click("#new-chat")
     expect(asked).to_have_count(0)
     ask(page, CRATE_QUESTION)

@@ -467,9 +467,10 @@ def wire(
         .then(**running)
         .then(ask, inputs, outputs, api_visibility="private")
     )
-    # Every finished answer is stored in the browser's history of chats.
-    save_step = {"fn": save, "inputs": [chat.session, chat.saved],
-                 "outputs": [chat.saved, chat.past], "api_visibility": "private"}  # fmt: skip
+    # Every finished answer is stored in the browser's history of chats, outside the
+    # queue so that a reload right after the answer rarely comes before the save.
+    save_step = {"fn": save, "inputs": [chat.session, chat.saved], "outputs": [chat.saved, chat.past],
+                 "api_visibility": "private", "queue": False}  # fmt: skip
     for event in asking:
         event.then(**done).then(**export_step).then(**save_step)
     # Stop cancels whichever ask is running; its handler puts the question back.
