@@ -183,7 +183,11 @@ def phase_query(args) -> dict:
     engine = Engine(Config.from_env({}, store=Path(args.store), chroma_url=args.chroma_url or None))
     started = time.perf_counter()
     count = engine.count()  # opens the library: catalog, author index, keyword index
-    out: dict = {"open_s": time.perf_counter() - started, "library": count}
+    out: dict = {
+        "open_s": time.perf_counter() - started,
+        "library": count,
+        "opened_from": engine.opened_from,  # the saved library index, or the whole store
+    }
     questions = [json.loads(line)["question"] for line in open(ROOT / "eval" / "questions.jsonl")]
     questions = questions[: args.queries]
     for q in questions[:3]:

@@ -305,6 +305,28 @@ def test_run_benchmark_scores_every_mode(bench, tmp_path):
     assert "hybrid+rerank" in report.summary()
 
 
+def test_the_evaluate_tab_lists_saved_benchmark_reports(bench, tmp_path):
+    from ui.eval_tab import BENCHMARK_COLUMNS, NO_BENCHMARK, benchmarks
+
+    engine, data, first = bench
+    out = tmp_path / "out"
+    table, note = benchmarks(out)  # no folder yet: an empty table and how to make one
+    assert table.empty and note == NO_BENCHMARK
+    report = run_benchmark(engine, data, out / "beir-tiny-test", first)
+    (out / "questions").mkdir()  # a `rag eval` report is not a benchmark
+    (out / "questions" / "report.json").write_text(json.dumps({"metrics": {}}), "utf-8")
+    (out / "broken").mkdir()
+    (out / "broken" / "report.json").write_text('{"benchmark": "x", "mo', "utf-8")
+    table, note = benchmarks(out)
+    assert list(table.columns) == BENCHMARK_COLUMNS
+    assert list(table["retriever"]) == list(MODES)
+    assert set(table["benchmark"]) == {data.name} and set(table["split"]) == {"test"}
+    for _, row in table.iterrows():
+        assert row["nDCG@10"] == f"{round(report.modes[row['retriever']]['ndcg10'], 4):.3f}"
+        assert row["failed"] == "0" and row["queries"] == "7"
+    assert note.startswith("1 benchmark run(s)")
+
+
 def test_a_deep_list_goes_past_the_rerank_depth(tmp_path, embedder):
     """A top 100 from a library larger than the rerank depth: every paper once, the
     reranked head first, then the rest in first-stage order."""

@@ -29,6 +29,7 @@ from rag.evaluation.metrics import (
     score_row,
 )
 from rag.evaluation.report import ablation_table, fmt, format_report, markdown_table
+from rag.evaluation.runner import DEFAULT_SETS
 from rag.tuning import Tuning
 
 TUNED = Tuning().tuned_on  # "eval/questions.jsonl + eval/train.jsonl"
@@ -293,9 +294,7 @@ def test_empty_and_missing_files(tmp_path):
         load_questions(tmp_path / "missing.jsonl")
 
 
-@pytest.mark.parametrize(
-    "name", ["questions.jsonl", "train.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl"]
-)
+@pytest.mark.parametrize("name", [path.name for path in DEFAULT_SETS])
 def test_bundled_question_files_match_the_bundled_library(name, engine):
     """Every gold title is a paper of the bundled library, and every expected keyword
     is in one of the gold abstracts, so the eval measures the system, not typos."""

@@ -14,7 +14,7 @@ from conftest import ROOT
 from rag.embedding import Embedder
 from rag.onnx_encoder import MIN_COSINE, OnnxEncoder, export_path
 
-QUESTION_FILES = ("questions", "train", "holdout", "blind", "blind2")
+QUESTION_FILES = ("questions", "train", "holdout", "blind", "blind2", "blind3")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ the README.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -76,12 +77,16 @@ FUTURE_CSV = (
 )
 
 
+EVAL_OUT: dict[str, Path] = {}  # each served app's RAG_EVAL_OUT, by its address
+
+
 @pytest.fixture(scope="module")
 def url(library_store, embedder, tmp_path_factory):
     store = tmp_path_factory.mktemp("ui_browser") / "store"
     shutil.copytree(library_store, store)
-    config = Config.from_env({}, store=store)
+    config = Config.from_env({}, store=store, eval_out=store.parent / "eval-out")
     demo, address = launch(Engine(config, embedder=embedder), config)
+    EVAL_OUT[address] = config.eval_out
     yield address
     demo.close()
 
@@ -301,6 +306,34 @@ def test_hostile_paper_text_is_shown_as_text_never_run(browser, url, files):
     )
     assert injected == {"scripts": 0, "images": 0, "links": 0, "bold": 0}
     page.wait_for_timeout(500)  # give any injected handler a chance to fire
+    assert dialogs == []
+    page.close()
+
+
+def test_eval_tab_shows_benchmark_reports_written_since(browser, url):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_text("Retrieval benchmarks (BEIR)").click()
+    note = page.locator("#eval-benchmarks-note")
+    expect(note).to_contain_text("No retrieval benchmark has been run yet")
+    expect(note).to_contain_text("rag bench-retrieval")
+    # A report as `rag bench-retrieval` writes it (see test_beir.py for the real one).
+    folder = EVAL_OUT[url] / "beir-x-dev"
+    folder.mkdir(parents=True)
+    modes = {
+        mode: {"ndcg10": 0.5 + i / 10, "recall10": 0.9, "recall100": 1.0, "mrr10": 0.6,
+               "latency_p50_ms": 12.5, "failed": 0}
+        for i, mode in enumerate(("dense", "bm25", "hybrid", "hybrid+rerank"))
+    }  # fmt: skip
+    report = {"benchmark": "x", "split": "dev", "queries": 9, "created": "2026-12-03T07:00:00",
+              "embed_model": "all-MiniLM-L6-v2", "modes": modes}  # fmt: skip
+    (folder / "report.json").write_text(json.dumps(report), "utf-8")
+    page.click("#eval-benchmarks-reload")
+    table = page.locator("#eval-benchmarks-table")
+    expect(table).to_contain_text("hybrid+rerank")
+    expect(table).to_contain_text("0.800")  # hybrid+rerank's nDCG@10
+    expect(note).to_contain_text("1 benchmark run(s)")
     assert dialogs == []
     page.close()
 

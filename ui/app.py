@@ -56,7 +56,7 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
             with gr.Tab("Library", id="library", elem_id="library-tab"):
                 library_widgets = library.build(engine)
             with gr.Tab("Evaluate", id="eval", elem_id="eval-tab"):
-                eval_widgets = eval_tab.build()
+                eval_widgets = eval_tab.build(config.eval_out)
         chat.wire(demo, engine, chat_widgets, settings)
         library.wire(engine, config, library_widgets)
         eval_tab.wire(engine, config, eval_widgets, settings)
@@ -78,6 +78,14 @@ def build_app(engine: Engine, config: Config, mcp: bool = False) -> gr.Blocks:
         size = chat_widgets.size
         for trigger in (demo.load, library_widgets.count.change):
             trigger(lambda: chat.library_size(engine.count()), None, size, api_visibility="private")
+        # Benchmark reports written since the app started (rag bench-retrieval).
+        demo.load(
+            lambda: eval_tab.benchmarks(config.eval_out),
+            None,
+            [eval_widgets.benchmarks, eval_widgets.benchmark_note],
+            api_visibility="private",
+            queue=False,
+        )
         demo.load(None, None, None, js=CLOSE_SIDEBAR_ON_PHONES, api_visibility="private")
         demo.load(None, None, None, js=script.JS, api_visibility="private")  # links, copy
         if mcp:

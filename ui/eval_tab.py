@@ -62,6 +62,9 @@ class EvalWidgets:
     latency: gr.Plot
     rows: gr.Dataframe
     files: gr.File
+    benchmarks: gr.Dataframe
+    benchmark_note: gr.Markdown
+    refresh: gr.Button
 
 
 def _fmt(value: Any) -> str:
@@ -92,6 +95,55 @@ def metrics_table(
     rows = [["questions", *(_fmt(counts.get(g, "")) for g in groups)]]
     rows += [[labels.get(n, n), *(_fmt(metrics[g].get(n)) for g in groups)] for n in ordered]
     return ["metric", *groups], rows
+
+
+BENCHMARK_COLUMNS = [
+    "benchmark", "split", "retriever", "nDCG@10", "recall@10", "recall@100", "MRR@10",
+    "p50 ms", "failed", "queries", "model", "run",
+]  # fmt: skip
+NO_BENCHMARK = (
+    "No retrieval benchmark has been run yet. `rag bench-retrieval DIR --split train` (a "
+    "BEIR-format dataset, e.g. ../shared/benchmarks/scifact) writes one to "
+    "RAG_EVAL_OUT/beir-NAME-SPLIT (eval/out by default); it shows here."
+)
+
+
+def benchmark_rows(reports: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per saved benchmark report and retriever mode (saved_reports' order)."""
+    rows = []
+    for report in reports:
+        for mode, m in report["modes"].items():
+            if not isinstance(m, Mapping):
+                continue
+            rows.append(
+                [
+                    str(report.get("benchmark", "")),
+                    str(report.get("split", "")),
+                    mode,
+                    *(_fmt(m.get(k)) for k in ("ndcg10", "recall10", "recall100", "mrr10")),
+                    _fmt(m.get("latency_p50_ms")),
+                    _fmt(m.get("failed")),
+                    _fmt(report.get("queries")),
+                    str(report.get("embed_model", "")),
+                    str(report.get("created", "")).replace("T", " "),
+                ]
+            )
+    return rows
+
+
+def benchmarks(folder: Path):
+    """The benchmark table's value, and the note above it."""
+    import pandas as pd
+
+    from rag.evaluation.benchmark import saved_reports
+
+    reports = saved_reports(folder)
+    rows = benchmark_rows(reports)
+    note = NO_BENCHMARK if not rows else (
+        f"{len(reports)} benchmark run(s) in {folder}, newest first; "
+        "the full reports are report.md beside each report.json."
+    )  # fmt: skip
+    return pd.DataFrame(rows, columns=BENCHMARK_COLUMNS), note
 
 
 def question_rows(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
@@ -238,7 +290,7 @@ def make_run(engine: Engine, config: Config):
     return run
 
 
-def build() -> EvalWidgets:
+def build(reports_dir: Path) -> EvalWidgets:
     gr.Markdown(
         "Runs the canned questions (eval/questions.jsonl) or your own question file "
         "(JSON lines, format in eval/README.md) with the answer settings in the sidebar.",
@@ -279,9 +331,28 @@ def build() -> EvalWidgets:
             interactive=False,
             elem_id="eval-files",
         )
+    with gr.Accordion("Retrieval benchmarks (BEIR)", open=False, elem_id="eval-benchmarks"):
+        table, note = benchmarks(reports_dir)
+        benchmark_note = gr.Markdown(note, elem_classes="hint", elem_id="eval-benchmarks-note")
+        benchmark_table = gr.Dataframe(
+            value=table,
+            headers=BENCHMARK_COLUMNS,
+            interactive=False,
+            wrap=True,
+            show_label=False,
+            elem_id="eval-benchmarks-table",
+        )
+        refresh = gr.Button("Reload benchmark reports", size="sm", elem_id="eval-benchmarks-reload")
+    refresh.click(
+        lambda: benchmarks(reports_dir),
+        None,
+        [benchmark_table, benchmark_note],
+        api_name="benchmarks",
+        queue=False,
+    )
     return EvalWidgets(
         questions, ablation, run, cancel, flag, results, summary, metrics, plot, latency, rows,
-        files,
+        files, benchmark_table, benchmark_note, refresh,
     )  # fmt: skip
 
 

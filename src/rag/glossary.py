@@ -73,6 +73,28 @@ class Glossary:
     def __len__(self) -> int:
         return len(self._short)
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """(long form, short form) in the order they were found: what from_pairs takes."""
+        return list(self._short.items())
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Glossary:
+        """A glossary of saved pairs() (no texts read again).
+
+        >>> g = Glossary(["sharpness-aware minimization (SAM)"])
+        >>> Glossary.from_pairs(g.pairs()).spelled_out_in("Does sharpness-aware minimization help?")
+        ['SAM']
+        """
+        glossary = cls()
+        for long, short in pairs:
+            if not (isinstance(long, str) and isinstance(short, str)):
+                raise ValueError("a glossary entry is not a pair of strings")
+            if long not in glossary._short:
+                glossary._short[long] = short
+                glossary._long.setdefault(short, []).append(long)
+        glossary._longest = max((len(long.split()) for long in glossary._short), default=0)
+        return glossary
+
     def spelled_out_in(self, question: str) -> list[str]:
         """Short forms of the long forms a question spells out (none inside another).
 

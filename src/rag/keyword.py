@@ -1,15 +1,18 @@
 """BM25 keyword index over the stored chunks (bm25s, English stemming and stop-words).
 
 Built from the store's chunks when the engine opens the store and rebuilt after
-each ingest, never per query. Scores for all chunks come back as one array, so
+each ingest, never per query; saved with the library (library_index.py) and loaded,
+memory-mapped, by the next process. Scores for all chunks come back as one array, so
 metadata filters are a mask rather than a second search.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +52,37 @@ class KeywordIndex:
             )
             self._retriever.index(tokens, show_progress=False)
 
+    def save(self, folder: Path) -> None:
+        """bm25s's arrays and vocabulary, and the chunk and paper id of each row."""
+        folder.mkdir(parents=True)
+        ids = {"chunk_ids": self.chunk_ids, "paper_ids": self.paper_ids}
+        (folder / "ids.json").write_text(json.dumps(ids), "utf-8")
+        if not self._empty:
+            self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        """An index save() wrote, its score arrays memory-mapped."""
+        import bm25s
+        import Stemmer
+
+        index = cls.__new__(cls)
+        index._stemmer = Stemmer.Stemmer("english")
+        ids = json.loads((folder / "ids.json").read_text("utf-8"))
+        index.chunk_ids, index.paper_ids = list(ids["chunk_ids"]), list(ids["paper_ids"])
+        if len(index.chunk_ids) != len(index.paper_ids):
+            raise ValueError("the keyword index's chunk and paper ids differ in number")
+        index._empty = not index.chunk_ids
+        index._retriever = bm25s.BM25()
+        if not index._empty:
+            index._retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+            rows = int(index._retriever.scores["num_docs"])
+            if rows != len(index.chunk_ids):
+                raise ValueError(
+                    f"the keyword index has {rows} rows for {len(index.chunk_ids)} ids"
+                )
+        return index
+
     def __len__(self) -> int:
         return len(self.chunk_ids)
 
@@ -86,7 +120,8 @@ TERMS_BATCH = 4096  # texts tokenized per call when the term sets are built
 class TermTable:
     """Each paper's set of terms and each term's document frequency, as the keyword
     index tokenizes (stemmed, stop words dropped): the library's term statistics
-    that coverage, expansion and the answerer's evidence read.
+    that coverage, expansion and the answerer's evidence read. Held as arrays (each
+    paper's term ids, CSR-style) so a saved table loads memory-mapped.
 
         >>> table = TermTable(KeywordIndex([]).terms_of, {"a": "Sharp minima generalize."})
         >>> table.df("minima"), table.df("sharp"), sorted(table.paper_terms("a"))
@@ -95,25 +130,69 @@ class TermTable:
 
     def __init__(self, tokenize: Callable[[list[str]], list[list[str]]], texts: Mapping[str, str]):
         self.terms_of = tokenize
-        self._terms: dict[str, set[str]] = {}
-        self._df: dict[str, int] = {}
+        vocab: dict[str, int] = {}
+        indptr, term_ids = [0], []
         ids = list(texts)
         for start in range(0, len(ids), TERMS_BATCH):
             batch = ids[start : start + TERMS_BATCH]
-            for paper_id, tokens in zip(batch, tokenize([texts[p] for p in batch]), strict=True):
-                terms = set(tokens)
-                self._terms[paper_id] = terms
-                for term in terms:
-                    self._df[term] = self._df.get(term, 0) + 1
+            for tokens in tokenize([texts[p] for p in batch]):
+                row = sorted({vocab.setdefault(t, len(vocab)) for t in tokens})
+                term_ids.extend(row)
+                indptr.append(len(term_ids))
+        self._set(
+            list(vocab),
+            ids,
+            np.asarray(indptr, dtype=np.int64),
+            np.asarray(term_ids, dtype=np.int32),
+        )
+
+    def _set(self, vocab: list[str], paper_ids: list[str], indptr, term_ids) -> None:
+        self._vocab = vocab
+        self._term_ix = {t: i for i, t in enumerate(vocab)}
+        self._row = {p: i for i, p in enumerate(paper_ids)}
+        self._paper_ids = paper_ids
+        self._indptr, self._term_ids = indptr, term_ids
+        self._df = np.bincount(term_ids, minlength=len(vocab)) if len(vocab) else np.zeros(0, int)
+
+    @property
+    def papers(self) -> int:
+        return len(self._row)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        np.save(folder / "indptr.npy", self._indptr)
+        np.save(folder / "term_ids.npy", self._term_ids)
+        names = {"vocab": self._vocab, "paper_ids": self._paper_ids}
+        (folder / "names.json").write_text(json.dumps(names, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, tokenize: Callable[[list[str]], list[list[str]]]) -> TermTable:
+        table = cls.__new__(cls)
+        table.terms_of = tokenize
+        names = json.loads((folder / "names.json").read_text("utf-8"))
+        indptr = np.load(folder / "indptr.npy", mmap_mode="r")
+        term_ids = np.load(folder / "term_ids.npy", mmap_mode="r")
+        vocab, paper_ids = list(names["vocab"]), list(names["paper_ids"])
+        if len(indptr) != len(paper_ids) + 1 or (len(indptr) and indptr[-1] != len(term_ids)):
+            raise ValueError("the term table's arrays do not match its paper ids")
+        if len(term_ids) and int(term_ids.max()) >= len(vocab):
+            raise ValueError("the term table refers to terms outside its vocabulary")
+        table._set(vocab, paper_ids, indptr, term_ids)
+        return table
 
     def paper_terms(self, paper_id: str) -> set[str]:
-        return self._terms.get(paper_id, set())
+        row = self._row.get(paper_id)
+        if row is None:
+            return set()
+        ids = self._term_ids[self._indptr[row] : self._indptr[row + 1]]
+        return {self._vocab[i] for i in ids.tolist()}
 
     def df(self, term: str) -> int:
-        return self._df.get(term, 0)
+        i = self._term_ix.get(term)
+        return 0 if i is None else int(self._df[i])
 
     def idf(self, term: str) -> float:
         """BM25's IDF (Robertson-Sparck Jones, +1 inside the log so it stays positive)."""
-        n = max(len(self._terms), 1)
-        df = self._df.get(term, 0)
+        n = max(len(self._row), 1)
+        df = self.df(term)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))

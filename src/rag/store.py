@@ -25,6 +25,7 @@ import logging
 import math
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store o
 # (400) against 6.7 ms (100) for 50,000 chunks of clustered random vectors.
 EF_SEARCH = 400
 _SELF_DISTANCE = 1e-3  # cosine distance of a stored vector to itself, float error included
+_GENERATION_ID = "rag:generation"  # a row of the files collection; no path looks like it
 _SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -292,6 +294,26 @@ class Store:
                 f"the vector index of the store at {self.location} is damaged: {REBUILD_FIX}"
             )
 
+    # ------------------------------------------------------------- generation
+    def generation(self) -> str | None:
+        """The token of the store's current content (None before the first write):
+        every write replaces it before it changes any data, so an index saved for one
+        token is out of date once the token differs (library_index.py)."""
+        self._ready()
+        rows = self._call(self._files.get, ids=[_GENERATION_ID], include=["metadatas"])
+        metas = rows.get("metadatas") or []
+        token = (metas[0] or {}).get("token") if metas else None
+        return token if isinstance(token, str) else None
+
+    def new_generation(self) -> str:
+        """Store a new generation token and return it."""
+        token = uuid.uuid4().hex
+        meta = {"token": token}
+        self._call(
+            self._files.upsert, ids=[_GENERATION_ID], embeddings=[_PLACEHOLDER], metadatas=[meta]
+        )
+        return token
+
     # ---------------------------------------------------------------- writing
     def add(
         self,
@@ -309,6 +331,7 @@ class Store:
         self._ready()
         if not items:
             return
+        self.new_generation()
         ids = [item.paper.paper_id for item in items]
         new_chunk_ids = {c.chunk_id for item in items for c in item.chunks}
         leftover = [cid for cid in self._chunk_ids(ids) if cid not in new_chunk_ids]
@@ -337,6 +360,8 @@ class Store:
     def update_metadata(self, items: Sequence[Prepared]) -> None:
         """Rewrite the metadata of papers whose embedded text is unchanged (no vectors)."""
         self._ready()
+        if items:
+            self.new_generation()
         chunk_ids, metas = [], []
         for item in items:
             for chunk in item.chunks:
@@ -394,6 +419,7 @@ class Store:
         paper_ids = list(paper_ids)
         if not paper_ids:
             return
+        self.new_generation()
         for start in range(0, len(paper_ids), _PAGE):
             batch = paper_ids[start : start + _PAGE]
             self._call(self._chunks.delete, where={"paper_id": {"$in": batch}})
@@ -411,6 +437,7 @@ class Store:
         return {
             path: _entry_from_metadata(path, meta)
             for path, meta in zip(page["ids"], page["metadatas"], strict=True)
+            if path != _GENERATION_ID
         }
 
     def put_file(self, entry: FileEntry) -> None:

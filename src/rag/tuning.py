@@ -58,7 +58,7 @@ class LinearModel:
 # Both models: fitted by eval/fit_tuning.py on the tuning files, eval/questions.jsonl
 # and eval/train.jsonl (the latter written blind for fitting: 45 of its 110
 # questions are near misses the library cannot answer). Never on holdout.jsonl,
-# blind.jsonl or blind2.jsonl, which only check them (README, "Evaluation").
+# blind.jsonl, blind2.jsonl or blind3.jsonl, which only check them (README, "Evaluation").
 # Sentence model: 605 sentences of the gold papers of the factoid/numeric questions,
 # 165 holding an answer keyword. Tried and dropped, for helping one file and not
 # the others: term overlap with the question, the previous sentence's cosine.

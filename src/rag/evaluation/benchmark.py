@@ -330,3 +330,18 @@ def format_summary(data: Mapping[str, Any]) -> str:
             f"{fmt(m.get('latency_p50_ms'), 0):>7}{failed}"
         )
     return "\n".join(lines)
+
+
+def saved_reports(folder: Path) -> list[dict[str, Any]]:
+    """The benchmark reports (report.json) in `folder`'s subfolders, where `rag eval
+    --beir` writes them (eval/out/beir-NAME-SPLIT), newest first. A file that is not a
+    benchmark report, or cannot be read, is left out."""
+    found = []
+    for path in sorted(Path(folder).glob("*/report.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("benchmark") and isinstance(data.get("modes"), dict):
+            found.append({**data, "path": str(path)})
+    return sorted(found, key=lambda d: str(d.get("created", "")), reverse=True)

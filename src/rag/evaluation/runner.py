@@ -40,7 +40,14 @@ DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 # held-out files (written after tuning; blind*.jsonl by writers who saw no code).
 DEFAULT_SETS = tuple(
     PROJECT_ROOT / "eval" / f
-    for f in ("questions.jsonl", "train.jsonl", "holdout.jsonl", "blind.jsonl", "blind2.jsonl")
+    for f in (
+        "questions.jsonl",
+        "train.jsonl",
+        "holdout.jsonl",
+        "blind.jsonl",
+        "blind2.jsonl",
+        "blind3.jsonl",
+    )
 )
 Progress = Callable[[int, int, str], None]
 
