@@ -17,7 +17,15 @@ import shutil
 import pytest
 import test_ui_browser as shared
 from playwright.sync_api import Page, expect
-from test_ui_browser import DESKTOP, PHONE, UAP_QUESTION, UAP_TITLE, ask, open_page
+from test_ui_browser import (
+    ANSWER_TIMEOUT,
+    DESKTOP,
+    PHONE,
+    UAP_QUESTION,
+    UAP_TITLE,
+    ask,
+    open_page,
+)
 
 browser = shared.browser  # the same fixtures: Chromium, and the app served over the library
 url = shared.url
@@ -25,6 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy ke
 MARKERS = '#chatbot a[href^="#src-"]'
 TABLET = {"width": 740, "height": 1000}  # narrow enough for Gradio's sidebar to cover the page
 UPDATE_SCREENSHOTS = "RAG_UPDATE_SCREENSHOTS"  # set to 1 to copy the screenshots to docs/
+SECOND_QUESTION = "How does sharpness-aware training for free avoid the extra cost of SAM?"
 
 # Elements a pointer or keyboard user acts on, by the role Chromium gives them.
 INTERACTIVE_ROLES = {
@@ -136,6 +145,27 @@ def test_the_phone_page_scrolls_once_and_the_desktop_keeps_its_panels(browser, u
     desktop.close()
 
 
+def test_on_a_phone_the_page_follows_the_answer_down(browser, url):
+    # The page is the one scroll area at 390 px: the chatbot's own scrolling no longer
+    # brings a growing answer into view, so the page must follow it.
+    dialogs: list[str] = []
+    page = open_page(browser, url, PHONE, dialogs)
+    page.evaluate("window.scrollTo(0, 0)")
+    ask_and_settle(page)
+    expect(page.locator("#chatbot .answer-meta").last).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 0
+    page.evaluate("window.scrollTo(0, 0)")  # the reader scrolls up to read: left there
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.scrollY") == 0
+    page.fill("#question textarea", SECOND_QUESTION)  # a new question follows again
+    page.click("#ask")
+    expect(page.locator("#chatbot .answer-meta")).to_have_count(2, timeout=ANSWER_TIMEOUT)
+    page.wait_for_timeout(1_000)
+    expect(page.locator("#chatbot .answer-meta").last).to_be_in_viewport()
+    assert dialogs == []
+    page.close()
+
+
 @pytest.mark.parametrize("viewport", [PHONE, TABLET], ids=["phone", "tablet"])
 def test_the_chat_scroll_arrow_stays_under_the_open_sidebar(browser, url, viewport):
     dialogs: list[str] = []
@@ -177,10 +207,10 @@ def test_a_tap_on_a_marker_previews_its_source_before_going_there(browser, url):
     go = preview.get_by_role("button", name="Go to source")
     expect(go).to_be_visible()
 
-    heading = page.get_by_role("heading", name="Paper QA")
-    expect(heading).to_be_in_viewport()
-    assert not overlap(heading.bounding_box(), preview.bounding_box())
-    heading.tap()  # a tap elsewhere closes it
+    elsewhere = page.locator("#chatbot .answer-meta").last  # in view: the page followed
+    expect(elsewhere).to_be_in_viewport()
+    assert not overlap(elsewhere.bounding_box(), preview.bounding_box())
+    elsewhere.tap()  # a tap elsewhere closes it
     expect(preview).to_be_hidden()
     expect(card).not_to_have_class(re.compile(r"\bsrc-focus\b"))
 

@@ -24,6 +24,11 @@ marker goes to the card too, a tap anywhere else closes it. The kind of pointer 
 the latest pointer event's (a laptop with a touch screen has both), else
 matchMedia('(hover: none)'). A mouse click, or Enter on a marker, goes at once.
 
+Following the answer. At 700 px and below the page is the only scroll area, so the
+chatbot's own scrolling cannot keep a streaming answer in view; from each question
+(Ask, Enter, an example) the page follows the last message down, until the reader
+scrolls up.
+
 Marker names. A marker reads "[1]" on screen; screen readers get
 "Source 1: <paper title>" (aria-label, kept current as the chat and cards change).
 
@@ -50,6 +55,43 @@ JS = r"""
   arrow.setAttribute('aria-hidden', 'true');
   arrow.textContent = '\u2191 ';
   back.append(arrow, 'Back to answer');
+  // Phones: at 700 px and below the page is the one scroll area (style.py), so the
+  // chatbot's own scrolling no longer keeps a growing answer in view. The page follows
+  // the last message down from a question until the reader scrolls up.
+  const narrow = window.matchMedia('(max-width: 700px)');
+  let following = false;
+  let lastY = window.scrollY;
+  let queued = false;
+  const followAnswer = () => {
+    queued = false;
+    const rows = document.querySelectorAll('#chatbot .message-row');
+    const last = rows[rows.length - 1];
+    if (!following || !narrow.matches || !last) return;
+    const below = last.getBoundingClientRect().bottom - window.innerHeight + 12;
+    if (below > 1) window.scrollBy(0, below);
+  };
+  window.addEventListener('scroll', () => {
+    if (window.scrollY < lastY - 4) following = false;  // up: the reader is reading
+    lastY = window.scrollY;
+  }, { passive: true });
+  const asking = (event) => {
+    const target = event.target;
+    if (event.type === 'click') return Boolean(target.closest('#ask, #chatbot .examples'));
+    return event.key === 'Enter' && !event.shiftKey && Boolean(target.closest('#question'));
+  };
+  for (const kind of ['click', 'keydown']) {
+    document.addEventListener(kind, (event) => {
+      if (event.target instanceof Element && asking(event)) following = true;
+    }, true);
+  }
+  new MutationObserver((records) => {
+    if (queued || !following) return;
+    const inChat = (node) => (node instanceof Element ? node : node.parentElement)?.closest('#chatbot');
+    if (!records.some((record) => inChat(record.target))) return;
+    queued = true;
+    requestAnimationFrame(followAnswer);
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+
   let cameFrom = null;  // {link, href, index}: the marker, and how to find it re-rendered
   let quiet = false;  // focusing the marker on the way back: no preview of what was just seen
 
