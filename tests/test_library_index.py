@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,19 @@ def test_a_damaged_or_foreign_index_is_rebuilt_with_a_notice(
     assert len(said) == 1 and notice in said[0] and "rebuilding the library index" in said[0]
     assert "\n" not in said[0]
     assert saved_now(library_copy, embedder) is not None  # saved again, whole
+
+
+def test_a_library_whose_index_cannot_be_saved_still_opens(
+    library_copy, embedder, reference, caplog
+):
+    caplog.set_level(logging.WARNING)
+    shutil.rmtree(library_copy / "rag-index")
+    (library_copy / "rag-index").write_text("a file where the index folder goes", "utf-8")
+    engine = open_engine(library_copy, embedder)
+    engine._refresh(reuse=False)
+    assert engine.snapshot.catalog == reference["catalog"]
+    assert results(engine) == reference["results"]
+    assert any("could not save the library index" in n for n in notices(caplog))
 
 
 # A process that, told "go", does what an ingest's last step does: the store's content

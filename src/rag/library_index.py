@@ -107,7 +107,7 @@ def save(directory: Path, generation: str, chunks: int, saved: Saved) -> None:
         tmp = directory / f"{MANIFEST}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(manifest), "utf-8")
         os.replace(tmp, directory / MANIFEST)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed save must not fail the open
         log.warning("could not save the library index at %s (%s)", directory, _short(exc))
         return
     for item in directory.iterdir():  # earlier generations and abandoned partial writes
