@@ -149,10 +149,9 @@ class TermTable:
     def _set(self, vocab: list[str], paper_ids: list[str], indptr, term_ids) -> None:
         self._vocab = vocab
         self._term_ix = {t: i for i, t in enumerate(vocab)}
-        self._row = {p: i for i, p in enumerate(paper_ids)}
-        self._paper_ids = paper_ids
+        self._row = {p: i for i, p in enumerate(paper_ids)}  # in row order
         self._indptr, self._term_ids = indptr, term_ids
-        self._df = np.bincount(term_ids, minlength=len(vocab)) if len(vocab) else np.zeros(0, int)
+        self._df = np.bincount(term_ids, minlength=len(vocab))
 
     @property
     def papers(self) -> int:
@@ -162,7 +161,7 @@ class TermTable:
         folder.mkdir(parents=True)
         np.save(folder / "indptr.npy", self._indptr)
         np.save(folder / "term_ids.npy", self._term_ids)
-        names = {"vocab": self._vocab, "paper_ids": self._paper_ids}
+        names = {"vocab": self._vocab, "paper_ids": list(self._row)}
         (folder / "names.json").write_text(json.dumps(names, ensure_ascii=False), "utf-8")
 
     @classmethod

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .store import _short
 from .types import Paper
 
 if TYPE_CHECKING:
@@ -143,8 +144,3 @@ def _read(folder: Path, papers: int) -> Saved:
         raise ValueError(f"term table of {terms.papers} papers, the manifest says {papers}")
     glossary = Glossary.from_pairs(json.loads((folder / "glossary.json").read_text("utf-8")))
     return Saved(catalog, keyword, terms, glossary)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]

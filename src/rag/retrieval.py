@@ -145,19 +145,18 @@ class Retriever:
         catalog: dict[str, Paper],
         cross_encoder: str | None = None,
         tuning: RetrievalTuning = DEFAULTS,
-        keyword: KeywordIndex | None = None,
-        terms: TermTable | None = None,
+        *,
+        keyword: KeywordIndex,
+        terms: TermTable,
     ) -> None:
-        """`keyword`, `terms`: the store's BM25 index and term statistics, when already
-        built or loaded (library_index.py); else built here from the store."""
+        """`keyword`, `terms`: the store's BM25 index and term statistics, built or
+        loaded by the engine (Engine._build_snapshot, library_index.py)."""
         self.store = store
         self.tuning = tuning
         self.embedder = embedder
         self.catalog = catalog
-        self.keyword = keyword or KeywordIndex(store.chunks())
-        self.terms = terms or TermTable(
-            self.keyword.terms_of, {p: c.text for p, c in catalog.items()}
-        )
+        self.keyword = keyword
+        self.terms = terms
         self._sentence_cache: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
         self._cross_encoder_name = cross_encoder
         self._cross_encoder = None

@@ -333,8 +333,8 @@ def format_summary(data: Mapping[str, Any]) -> str:
 
 
 def saved_reports(folder: Path) -> list[dict[str, Any]]:
-    """The benchmark reports (report.json) in `folder`'s subfolders, where `rag eval
-    --beir` writes them (eval/out/beir-NAME-SPLIT), newest first. A file that is not a
+    """The benchmark reports (report.json) in `folder`'s subfolders, where `rag
+    bench-retrieval` writes them (RAG_EVAL_OUT/beir-NAME-SPLIT), newest first. A file that is not a
     benchmark report, or cannot be read, is left out."""
     found = []
     for path in sorted(Path(folder).glob("*/report.json")):
