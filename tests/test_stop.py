@@ -30,6 +30,7 @@ from ui_server import launch
 
 from rag.config import Config
 from rag.engine import Engine
+from ui import chat
 
 QUESTION = "How much memory does post-training quantization of vision-language models save?"
 WORDS = 600  # words the server would send in all
@@ -42,7 +43,8 @@ browser = shared.browser
 class SlowLLM:
     """Counts the words it sent and sets `hung_up` when a write finds the client gone."""
 
-    def __init__(self) -> None:
+    def __init__(self, words: int = WORDS) -> None:
+        self.words = words
         self.sent = 0
         self.started = threading.Event()
         self.hung_up = threading.Event()
@@ -58,7 +60,7 @@ class SlowLLM:
                 self.end_headers()  # HTTP/1.0: the body ends when the connection does
                 llm.started.set()
                 try:
-                    for i in range(WORDS):
+                    for i in range(llm.words):
                         delta = {"role": "assistant", "content": f"word{i} "}
                         chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0,
                                  "model": "m", "choices": [{"index": 0, "delta": delta,
@@ -77,8 +79,8 @@ class SlowLLM:
 
 
 @contextmanager
-def slow_llm() -> Iterator[tuple[SlowLLM, str]]:
-    llm = SlowLLM()
+def slow_llm(words: int = WORDS) -> Iterator[tuple[SlowLLM, str]]:
+    llm = SlowLLM(words)
     server = ThreadingHTTPServer(("127.0.0.1", 0), llm.handler())
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -130,11 +132,32 @@ def test_ctrl_c_stops_rag_ask_and_its_llm_request(library_store):
         assert_request_cancelled(llm)
 
 
-@pytest.fixture
-def llm_app(library_store, embedder, tmp_path):
+def test_after_stop_the_chat_handler_sends_nothing_more(library_store, embedder):
+    """Gradio's cancel reaches the running handler some time after Stop's own update has
+    gone out; an update sent in between would overwrite the note and empty the box, so
+    the handler itself stops at once, and closes the LLM request."""
+    with slow_llm() as (llm, base_url):
+        config = Config.from_env(
+            {}, store=library_store, llm="openai", llm_base_url=base_url, llm_model="m"
+        )
+        ask = chat.make_ask(Engine(config, embedder=embedder))
+        session = chat.ChatSession()
+        updates = ask(QUESTION, session, "openai", 5, "", "any", "any", [], True, False)
+        first = next(updates)
+        assert first[0] == "" and first[1][0]["role"] == "user"  # the question is taken
+        assert "word0" in next(updates)[1][-1]["content"]  # the answer is streaming
+        box, shown, *_ = chat.stopped("", session, False)
+        assert box == QUESTION and shown[-1]["content"] == chat.STOPPED
+        assert list(updates) == []  # no update after Stop's
+        assert_request_cancelled(llm)
+        assert session.messages[-1]["content"] == chat.STOPPED
+
+
+@pytest.fixture(params=[WORDS])
+def llm_app(request, library_store, embedder, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(library_store, store)
-    with slow_llm() as (llm, base_url):
+    with slow_llm(request.param) as (llm, base_url):
         config = Config.from_env(
             {}, store=store, llm="openai", llm_base_url=base_url, llm_model="m"
         )
@@ -160,7 +183,25 @@ def test_the_stop_button_ends_the_stream_and_the_llm_request(browser, llm_app):
     expect(page.locator("#ask")).to_be_visible()
     expect(page.locator("#question textarea")).to_have_value(QUESTION)  # to edit or resend
     assert_request_cancelled(llm)
+    # Still so once the request is gone: no update of the stopped answer came after Stop's.
+    expect(page.locator("#chatbot")).to_contain_text("Stopped before the answer was finished")
+    expect(page.locator("#question textarea")).to_have_value(QUESTION)
     assert "word0" not in page.inner_text("#chatbot")  # the unchecked part is not kept
     assert page.locator("#export").is_disabled()  # nothing answered, nothing to export
     assert dialogs == []
+    page.close()
+
+
+@pytest.mark.parametrize("llm_app", [12], indirect=True)  # a short reply: 2.4 s
+def test_the_next_question_can_be_typed_while_an_answer_streams(browser, llm_app):
+    llm, url = llm_app
+    page = open_page(browser, url, DESKTOP, [])
+    page.fill("#question textarea", QUESTION)
+    page.click("#ask")
+    expect(page.locator("#question textarea")).to_have_value("")  # taken at once
+    expect(page.locator("#chatbot")).to_contain_text("word1", timeout=120_000)  # streaming
+    page.fill("#question textarea", "And how much accuracy does it cost?")
+    expect(page.locator("#ask")).to_be_visible(timeout=120_000)  # the answer is finished
+    expect(page.locator("#chatbot .answer-meta")).to_contain_text("openai")  # its notes line
+    expect(page.locator("#question textarea")).to_have_value("And how much accuracy does it cost?")
     page.close()

@@ -60,6 +60,11 @@ class ChatSession:
     evidence: dict[str, EvidenceMap] = field(default_factory=dict)  # by card prefix
     history: list[Turn] = field(default_factory=list)
     pending: str = ""  # the question being answered, for Stop to hand back
+    # The running answer's token. Stop, New chat and opening another chat clear it, and
+    # the handler writing that answer stops sending updates at once: Gradio's cancel
+    # reaches the server later, and an update sent after Stop's own would overwrite
+    # the note and empty the box again.
+    asking: str = ""
     chat_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # in the history
 
 
@@ -149,15 +154,22 @@ def check_question(engine: Engine, question: str, follow_up: bool) -> None:
         engine.validate_question(question)
 
 
+def interrupt(session: ChatSession | None) -> None:
+    """The answer being written in this session, if any, sends no more updates."""
+    if session is not None:
+        session.asking = ""
+
+
 def _message(content: str, role: str = "assistant") -> dict[str, Any]:
     return {"role": role, "content": content}
 
 
 def _outputs(
-    session: ChatSession, show_uncited: bool, answer: Answer | None = None, question: str = ""
+    session: ChatSession, show_uncited: bool, answer: Answer | None = None, question: Any = ""
 ):
     """Values for (question, chatbot, sources, session, answer_json, export). A new
-    answer rewrites the conversation's export file; without answers there is none."""
+    answer rewrites the conversation's export file; without answers there is none.
+    `question` is the box's new text, or gr.skip() to leave what the reader typed."""
     export: Any
     if not session.answers:
         export = None
@@ -204,6 +216,10 @@ def make_ask(engine: Engine):
             return
         session.messages = [*session.messages, _message(cards.streaming_markdown(question), "user")]
         session.pending = question
+        session.asking = token = uuid.uuid4().hex
+        # The question shows at once and leaves the box; later updates leave the box
+        # alone, so the reader can type the next question while this one is answered.
+        yield ("", [*session.messages, _message("▌")], gr.skip(), gr.skip(), gr.skip(), gr.skip())
         try:
             options = settings_ui.read(
                 backend, top_k, authors, since, until, categories, include_undated
@@ -215,6 +231,8 @@ def make_ask(engine: Engine):
             # stream closes the LLM request (the server stops generating).
             with contextlib.closing(events):
                 for event in events:
+                    if session.asking != token:  # stopped or left: say nothing more
+                        return
                     if isinstance(event, Answer):
                         answer = event
                         break
@@ -223,14 +241,20 @@ def make_ask(engine: Engine):
                         *session.messages,
                         _message(cards.streaming_markdown(text) + " ▌"),
                     ]
-                    yield ("", streaming, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                    yield (gr.skip(), streaming, gr.skip(), gr.skip(), gr.skip(), gr.skip())
         except RagError as exc:  # say what to fix; the question stays in the box
+            if session.asking != token:
+                return
             session.messages = [*session.messages, _message(f"⚠ {cards.esc(exc)}")]
             yield _outputs(session, show_uncited, question=question)
             return
-        assert answer is not None
+        finally:
+            if session.asking == token:
+                session.asking = ""
+        if answer is None:  # stopped while the answer was being read
+            return
         add_answer(engine, session, answer)
-        yield _outputs(session, show_uncited, answer=answer)
+        yield _outputs(session, show_uncited, answer=answer, question=gr.skip())
 
     return ask
 
@@ -278,7 +302,9 @@ def save(session: ChatSession | None, chats: list | None):
 def make_history(engine: Engine):
     """Handlers that open, restore and delete past chats."""
 
-    def open_chat(chat_id: str | None, chats: list | None, show_uncited: bool):
+    def open_chat(chat_id: str | None, chats: list | None, show_uncited: bool,
+                  current: ChatSession | None = None):  # fmt: skip
+        interrupt(current)
         saved = history.find(chats, chat_id)
         session = reopen(engine, saved)
         last = session.answers[-1][1] if session.answers else None
@@ -301,6 +327,7 @@ def make_history(engine: Engine):
         chats = history.forget(chats, chat_id)
         session = session or ChatSession()
         if chat_id == session.chat_id:
+            interrupt(session)
             session = ChatSession()
         listing = gr.Dropdown(choices=history.choices(chats), value=None)
         return (*_outputs(session, show_uncited), chats, listing)
@@ -316,6 +343,7 @@ def stopped(question: str, session: ChatSession | None, show_uncited: bool):
     """After Stop: a note in place of the unfinished (unchecked) answer, and the
     question back in the box to edit or ask again."""
     session = session or ChatSession()
+    interrupt(session)
     last = session.messages[-1] if session.messages else None
     if last is None or last["role"] != "user":  # the answer finished first
         return _outputs(session, show_uncited, question=question)
@@ -328,9 +356,9 @@ def streaming_controls(running: bool) -> tuple[gr.Button, gr.Button]:
     return gr.Button(visible=not running), gr.Button(visible=running)
 
 
-def new_chat(show_uncited: bool):
-    session = ChatSession()
-    return _outputs(session, show_uncited)
+def new_chat(session: ChatSession | None, show_uncited: bool):
+    interrupt(session)
+    return _outputs(ChatSession(), show_uncited)
 
 
 def export_enabled(session: ChatSession | None) -> gr.DownloadButton:
@@ -484,19 +512,24 @@ def wire(
     ).then(**done).then(**export_step)
     unselect = {"fn": lambda: gr.Dropdown(value=None), "inputs": None, "outputs": chat.past,
                 "api_visibility": "private", "queue": False}  # fmt: skip
-    chat.new_chat.click(new_chat, [settings.show_uncited], outputs, api_name="new_chat").then(
+    # Leaving the chat (a new one, the trash button, another past chat) ends an answer
+    # being written in it, as Stop does; deleting the open chat ends it at its next
+    # word (the handler sees the session interrupted and closes the LLM request).
+    leaving = [chat.session, settings.show_uncited]
+    chat.new_chat.click(new_chat, leaving, outputs, api_name="new_chat", cancels=asking).then(
         **export_step
     ).then(**unselect)
     # The chatbot's trash button clears the view; the conversation goes with it.
-    chat.chatbot.clear(new_chat, [settings.show_uncited], outputs, api_visibility="private").then(
+    chat.chatbot.clear(new_chat, leaving, outputs, api_visibility="private", cancels=asking).then(
         **export_step
     ).then(**unselect)
     open_chat, restore, delete = make_history(engine)
     chat.past.input(
         open_chat,
-        [chat.past, chat.saved, settings.show_uncited],
+        [chat.past, chat.saved, settings.show_uncited, chat.session],
         outputs,
         api_visibility="private",
+        cancels=asking,
     ).then(**export_step)
     chat.delete.click(
         delete,
