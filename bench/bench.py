@@ -3,6 +3,7 @@ memory for libraries of 1k / 10k / 100k realistic abstracts, embedded store and 
 
     .venv/bin/python bench/bench.py --sizes 1000                          # real embeddings
     .venv/bin/python bench/bench.py --sizes 10000,100000 --random-vectors  # store scaling
+    .venv/bin/python bench/bench.py --cold-only                            # one-off rag ask
 
 Libraries are arXiv-metadata JSON lines (the streamed parser a large import would use)
 whose abstracts recombine sentences of the bundled abstracts in data/, with generated
@@ -19,6 +20,11 @@ it, and questions are still embedded by it, so query latency is real; what rando
 vectors retrieve is meaningless. The ingest/encode ratio needs real vectors: it is
 measured at sizes run without the flag, as the median of --repeats alternating runs.
 The machine may be shared: medians are quoted and the load average is recorded.
+
+Every run starts with the cold-start timing: `rag ask` (extractive, bundled library),
+`rag --help`, a bare `python -c pass` and the old import floor (torch,
+sentence-transformers, chromadb and llama_index.core imported), each a fresh process, in
+--cold-rounds alternating rounds; the ratios are medians of per-round ratios.
 """
 
 from __future__ import annotations
@@ -358,6 +364,54 @@ def bench_reingest(args) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ cold start
+COLD_QUESTIONS = (
+    "What does the universal adversarial perturbation paper find?",
+    "How much memory does post-training quantization of vision-language models save?",
+    "Which papers study retrieval-augmented generation?",
+)
+# What a one-off `rag ask` imported before the query path lost torch and LlamaIndex:
+# the encoder's framework and library, the store's client and the query engine's.
+OLD_IMPORT_FLOOR = "import torch, sentence_transformers, chromadb, llama_index.core"
+
+
+def bench_cold(args) -> dict:
+    """Process start to printed answer for a one-off `rag ask` (extractive) on the bundled
+    library, against the bare interpreter and the old import floor, measured in
+    alternating rounds so each ratio compares runs made under the same load."""
+    store = OUT / "store_bundled_real"
+    if not (store / "chroma.sqlite3").exists():
+        print("cold start: ingesting the bundled library (real vectors) ...", flush=True)
+        run_phase("_ingest", args.timeout, store=store, file=ROOT / "data")
+    rag = [sys.executable, "-m", "rag.cli"]
+    env = os.environ | {"RAG_STORE": str(store), "RAG_LLM": "extractive"}
+    commands = {
+        "python_s": [sys.executable, "-c", "pass"],
+        "old_import_floor_s": [sys.executable, "-c", OLD_IMPORT_FLOOR],
+        "help_s": [*rag, "--help"],
+        "ask_s": None,  # one of COLD_QUESTIONS per round
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(args.cold_rounds):
+        for name, cmd in commands.items():
+            cmd = cmd or [*rag, "ask", COLD_QUESTIONS[i % len(COLD_QUESTIONS)]]
+            started = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+            times[name].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"cold start: {' '.join(cmd)} failed: {done.stderr[-500:]}")
+    out: dict = {name: statistics.median(t) for name, t in times.items()}
+    out["ask_over_python"] = statistics.median(
+        a / p for a, p in zip(times["ask_s"], times["python_s"], strict=True)
+    )
+    out["ask_over_old_floor"] = statistics.median(
+        a / f for a, f in zip(times["ask_s"], times["old_import_floor_s"], strict=True)
+    )
+    out |= {"rounds": args.cold_rounds, "load": round(os.getloadavg()[0], 2)}
+    print(f"  {out}", flush=True)
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in PHASES:
         parser = argparse.ArgumentParser()
@@ -392,6 +446,12 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per phase")
     parser.add_argument(
+        "--cold-rounds", type=int, default=7, help="alternating rounds of the cold-start timing"
+    )
+    parser.add_argument(
+        "--cold-only", action="store_true", help="only the cold-start timing (no library sizes)"
+    )
+    parser.add_argument(
         "--query-only",
         action="store_true",
         help="time the queries again on the stores an earlier run left (e.g. on a quieter machine)",
@@ -405,6 +465,11 @@ def main() -> None:
     args = parser.parse_args()
     THREADS.extend([args.torch_threads] if args.torch_threads else [])
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": []}
+    results["cold"] = bench_cold(args)
+    write(results)
+    if args.cold_only:
+        print(f"wrote {RESULTS} and {DOCS / 'bench.md'}")
+        return
     if not args.no_reingest:
         results["reingest"] = bench_reingest(args) | {
             "vectors": "random" if args.random_vectors else "real"

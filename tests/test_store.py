@@ -149,6 +149,37 @@ def test_chunks_are_searched_by_cosine_with_the_wide_search(store, paper):
     assert hit.similarity == pytest.approx(1.0, abs=1e-4)
 
 
+def test_llama_indexs_chroma_vector_store_reads_the_chunks_the_store_finds(store, paper):
+    """The store searches Chroma directly; the rows stay in LlamaIndex's node layout, so a
+    LlamaIndex pipeline over `vector_store()` gets the same chunks, text and metadata."""
+    from llama_index.core.vector_stores.types import (
+        MetadataFilter,
+        MetadataFilters,
+        VectorStoreQuery,
+    )
+
+    other = Paper.create("Dense retrieval", "Three. Four.", year=2020)
+    store.add([prepared(paper, n_chunks=2), prepared(other, n_chunks=2)], vectors(4), vectors(6))
+    query = unit(1.0, 0.5, 0.2)
+    ours = store.query(query, 3)
+    theirs = store.vector_store().query(
+        VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=3)
+    )
+    assert [c.chunk_id for c in ours] == [n.node_id for n in theirs.nodes]
+    assert [c.text for c in ours] == [n.get_content() for n in theirs.nodes]
+    assert [c.paper_id for c in ours] == [n.metadata["paper_id"] for n in theirs.nodes]
+    for chunk, similarity in zip(ours, theirs.similarities, strict=True):
+        assert similarity == pytest.approx(np.exp(chunk.similarity - 1.0), abs=1e-5)  # exp(-d)
+    only = MetadataFilters(filters=[MetadataFilter(key="year", value=2020)])
+    found = store.vector_store().query(
+        VectorStoreQuery(query_embedding=query.tolist(), similarity_top_k=4, filters=only)
+    )
+    assert {n.metadata["paper_id"] for n in found.nodes} == {other.paper_id}
+    assert [c.chunk_id for c in store.query(query, 4, {"year": 2020})] == [
+        n.node_id for n in found.nodes
+    ]
+
+
 def test_a_store_made_with_chromas_narrow_search_is_widened_on_open(tmp_path, paper):
     import chromadb
     from chromadb.config import Settings

@@ -286,6 +286,23 @@ def test_every_control_and_marker_has_a_name_in_plain_words(browser, url, viewpo
     page.close()
 
 
+@pytest.mark.parametrize(
+    ("tab", "own"),
+    [("Library", ("button", "Add to library")), ("Evaluate", ("button", "Run eval"))],
+)
+def test_every_control_on_the_other_tabs_has_a_name_in_plain_words(browser, url, tab, own):
+    dialogs: list[str] = []
+    page = open_page(browser, url, DESKTOP, dialogs)
+    page.get_by_role("tab", name=tab).click()
+    expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+    page.wait_for_timeout(500)  # the tab's content rendered
+    names = accessible_names(page)
+    assert own in names  # the tab's own controls are in the tree
+    assert [(role, name) for role, name in names if not plain_words(name)] == []
+    assert dialogs == []
+    page.close()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_screenshots_of_the_chat_in_both_themes(browser, url, viewport, theme):

@@ -4,7 +4,7 @@
 Three collections per library `<name>`:
 
     <name>            one row per chunk: its vector, its text and its paper's metadata
-                      (written in LlamaIndex's node layout, read through `ChromaVectorStore`)
+                      (in LlamaIndex's node layout: `vector_store()` reads them as nodes)
     <name>_sentences  one row per paper: the title and abstract sentences with their
                       vectors (float16, base64) in metadata, for reranking and extractive
                       answers. They are fetched by paper id, never searched, so they sit
@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import re
 import shutil
 import uuid
@@ -565,32 +564,43 @@ class Store:
                 return
             offset += _PAGE
 
-    @property
-    def _vector_store(self):
+    def vector_store(self):
+        """The chunk collection as LlamaIndex's ChromaVectorStore, for a LlamaIndex
+        pipeline of the user's own: the rows are in its node layout."""
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
+        self._ready()
         return ChromaVectorStore(chroma_collection=self._chunks)
 
     def query(
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
     ) -> list[StoredChunk]:
-        """The k nearest chunks (cosine), optionally restricted by a Chroma where clause."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
+        """The k nearest chunks (cosine), optionally restricted by a Chroma where clause.
 
+        Chroma is asked directly, as ChromaVectorStore would ask it: importing LlamaIndex
+        for this one call cost a one-off question about a second (llama_index.core
+        imports all of itself).
+        """
+        self._ready()
         # No bound by the collection's size: Chroma returns what it has, and counting
         # first cost as much as the search itself at 10^5 chunks.
-        k = max(1, k)
-        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k)
         kwargs = {"where": where} if where else {}
-        result = self._call(self._vector_store.query, query, **kwargs)
-        out = []
-        for node, similarity in zip(result.nodes, result.similarities or [], strict=False):
-            # ChromaVectorStore reports exp(-distance); cosine distance = 1 - cos.
-            cosine = 1.0 + math.log(max(similarity, 1e-12))
-            out.append(
-                StoredChunk(node.node_id, node.metadata["paper_id"], node.get_content(), cosine)
-            )
-        return out
+        result = self._call(
+            self._chunks.query,
+            query_embeddings=[vector.tolist()],
+            n_results=max(1, k),
+            include=["documents", "metadatas", "distances"],
+            **kwargs,
+        )
+        rows = zip(
+            result["ids"][0], result["documents"][0], result["metadatas"][0],
+            result["distances"][0], strict=True,
+        )  # fmt: skip
+        # The collection's space is cosine: distance = 1 - cos.
+        return [
+            StoredChunk(chunk_id, meta["paper_id"], text or "", 1.0 - distance)
+            for chunk_id, text, meta, distance in rows
+        ]
 
     def sentences(self, paper_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         """The stored sentences (title first) of papers, with their unit vectors."""
