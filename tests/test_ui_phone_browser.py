@@ -145,6 +145,24 @@ def test_the_phone_page_scrolls_once_and_the_desktop_keeps_its_panels(browser, u
     desktop.close()
 
 
+def test_a_window_too_narrow_for_both_columns_beside_the_settings_scrolls_once(browser, url):
+    """900 px with the settings open leaves the chat about 550 px: the chat and sources
+    columns stack, as on a phone, and the page is again the one scroll area."""
+    dialogs: list[str] = []
+    page = open_page(browser, url, {"width": 900, "height": 800}, dialogs)
+    expect(page.locator("#settings")).to_be_visible()
+    ask_and_settle(page)
+    chat = page.locator(".chat-column").bounding_box()
+    sources = page.locator(".sources-column").bounding_box()
+    assert chat and sources and sources["y"] >= chat["y"] + chat["height"] - 1  # stacked
+    assert page.evaluate(INNER_SCROLLERS_JS) == []  # no scroll area inside the page
+    answer = page.locator("#chatbot .answer-meta")
+    answer.scroll_into_view_if_needed()
+    expect(answer).to_be_in_viewport()
+    assert dialogs == []
+    page.close()
+
+
 def test_on_a_phone_the_page_follows_the_answer_down(browser, url):
     # The page is the one scroll area at 390 px: the chatbot's own scrolling no longer
     # brings a growing answer into view, so the page must follow it.

@@ -24,10 +24,11 @@ marker goes to the card too, a tap anywhere else closes it. The kind of pointer 
 the latest pointer event's (a laptop with a touch screen has both), else
 matchMedia('(hover: none)'). A mouse click, or Enter on a marker, goes at once.
 
-Following the answer. At 700 px and below the page is the only scroll area, so the
-chatbot's own scrolling cannot keep a streaming answer in view; from each question
-(Ask, Enter, an example) the page follows the last message down, until the reader
-scrolls up.
+Following the answer. Where the chat and sources stack (a phone, or a narrow window
+beside the open settings) the page is the only scroll area, so the chatbot's own
+scrolling cannot keep a streaming answer in view; from each question (Ask, Enter, an
+example) the page follows the last message down, until the reader scrolls up. The
+stacked layout's container rule is added to the page here (style.py says why).
 
 Marker names. A marker reads "[1]" on screen; screen readers get
 "Source 1: <paper title>" (aria-label, kept current as the chat and cards change).
@@ -38,10 +39,19 @@ text with its references (ui/copytext.py) in a hidden element; the copy buttons
 put that on the clipboard instead, and "copy all" the whole conversation so.
 """
 
+from __future__ import annotations
+
+import json
+
+from . import style
+
 JS = r"""
 () => {
   if (window.ragScriptLoaded) return;  // once per page, however often load fires
   window.ragScriptLoaded = true;
+  const stacked = document.createElement('style');  // style.py's STACKED_CONTAINER_CSS
+  stacked.textContent = __STACKED_CSS__;
+  document.head.append(stacked);
   const MARKERS = '#chatbot a[href^="#src-"]';
   // What a marker points at: the sentence in its card, or the card.
   const targetOf = (link) => document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
@@ -55,10 +65,14 @@ JS = r"""
   arrow.setAttribute('aria-hidden', 'true');
   arrow.textContent = '\u2191 ';
   back.append(arrow, 'Back to answer');
-  // Phones: at 700 px and below the page is the one scroll area (style.py), so the
-  // chatbot's own scrolling no longer keeps a growing answer in view. The page follows
-  // the last message down from a question until the reader scrolls up.
-  const narrow = window.matchMedia('(max-width: 700px)');
+  // Where the chat and sources stack (a phone; a narrow window beside the settings), the
+  // page is the one scroll area (style.py), so the chatbot's own scrolling no longer
+  // keeps a growing answer in view. The page follows the last message down from a
+  // question until the reader scrolls up.
+  const pageScrolls = () => {
+    const panel = document.querySelector('#chatbot .panel-wrap');
+    return panel !== null && getComputedStyle(panel).overflowY === 'visible';
+  };
   let following = false;
   let lastY = window.scrollY;
   let queued = false;
@@ -66,7 +80,7 @@ JS = r"""
     queued = false;
     const rows = document.querySelectorAll('#chatbot .message-row');
     const last = rows[rows.length - 1];
-    if (!following || !narrow.matches || !last) return;
+    if (!following || !last || !pageScrolls()) return;
     const below = last.getBoundingClientRect().bottom - window.innerHeight + 12;
     if (below > 1) window.scrollBy(0, below);
   };
@@ -287,3 +301,4 @@ JS = r"""
   }, true);
 }
 """
+JS = JS.replace("__STACKED_CSS__", json.dumps(style.STACKED_CONTAINER_CSS))

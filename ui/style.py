@@ -4,6 +4,22 @@ ui/script.py handles the click on its [n] link. On a desktop the chat and the
 sources scroll side by side, each in its own panel; on a phone they stack and the
 page is the one scroll area (nested scroll areas trap a thumb)."""
 
+# Once the chat and sources columns (min widths 300 + 280 px) no longer fit side by side
+# they stack: on a phone, and on a wider screen beside the open settings. Then they share
+# one scroll area, the page (nested scroll areas trap a thumb and halve what is in view);
+# ui/script.py follows a streaming answer down in this layout. Every rule is !important:
+# the page's own copy of the container rule is not scoped, so it is less specific.
+STACKED = """
+@at {
+  .chat-layout { flex-direction: column !important; }
+  .chat-layout > div { min-width: 0 !important; width: 100% !important; }
+  #chatbot { height: auto !important; max-height: none !important; overflow: visible !important; }
+  #chatbot .panel-wrap { overflow: visible !important; }
+  .src-panel { max-height: none !important; overflow: visible !important; }
+  .src-back { padding: 6px 12px !important; }  /* a thumb's size */
+}
+"""
+
 CSS = """
 .app-title h1 { margin: 0 0 2px 0; font-size: 1.45rem; }
 .app-title p { margin: 0; color: var(--body-text-color-subdued); font-size: .92rem; }
@@ -126,17 +142,16 @@ a.src-title:hover { text-decoration: underline; }
 .paper-meta th { text-align: left; padding: 1px 10px 1px 0; color: var(--body-text-color-subdued); font-weight: 500; vertical-align: top; }
 .paper-meta td { padding: 1px 0; overflow-wrap: anywhere; }
 
-/* phones: one column, the sources follow the chat, nothing wider than the screen */
+/* phones: tighter margins and title */
 @media (max-width: 700px) {
   .gradio-container { padding: 4px !important; }
-  .chat-layout { flex-direction: column !important; }
-  .chat-layout > div { min-width: 0 !important; width: 100% !important; }
   .app-title h1 { font-size: 1.15rem; }
   .app-title { padding-left: 26px; }  /* clear of the settings toggle */
-  /* one scroll area, the page: the chat and the sources grow to their content */
-  #chatbot { height: auto !important; max-height: none !important; overflow: visible !important; }
-  #chatbot .panel-wrap { overflow: visible !important; }
-  .src-panel { max-height: none; overflow: visible; }
-  .src-back { padding: 6px 12px; }  /* a thumb's size */
 }
-"""
+/* the chat layout's parent reports its width, for STACKED_CONTAINER_CSS */
+:has(> .chat-layout) { container-type: inline-size; }
+""" + STACKED.replace("@at", "@media (max-width: 700px)")
+
+# Gradio's CSS scoping drops @container rules, so ui/script.py adds this one to the page
+# itself: the same stacked layout wherever the columns would wrap, on any screen.
+STACKED_CONTAINER_CSS = STACKED.replace("@at", "@container (max-width: 620px)")
