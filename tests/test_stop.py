@@ -91,6 +91,11 @@ def slow_llm(words: int = WORDS) -> Iterator[tuple[SlowLLM, str]]:
         server.server_close()
 
 
+def slow_config(store: Path, base_url: str) -> Config:
+    """A library answered by the slow server, through the OpenAI-compatible backend."""
+    return Config.from_env({}, store=store, llm="openai", llm_base_url=base_url, llm_model="m")
+
+
 def assert_request_cancelled(llm: SlowLLM) -> None:
     assert llm.hung_up.wait(HANG_UP), f"the LLM request kept running ({llm.sent} words sent)"
     assert llm.sent < WORDS
@@ -98,9 +103,7 @@ def assert_request_cancelled(llm: SlowLLM) -> None:
 
 def test_closing_the_answer_stream_closes_the_llm_request(library_store, embedder):
     with slow_llm() as (llm, base_url):
-        config = Config.from_env(
-            {}, store=library_store, llm="openai", llm_base_url=base_url, llm_model="m"
-        )
+        config = slow_config(library_store, base_url)
         events = Engine(config, embedder=embedder).ask_stream(QUESTION)
         pieces = [next(events) for _ in range(3)]
         assert all(isinstance(p, str) for p in pieces) and "word0" in "".join(pieces)
@@ -137,9 +140,7 @@ def test_after_stop_the_chat_handler_sends_nothing_more(library_store, embedder)
     gone out; an update sent in between would overwrite the note and empty the box, so
     the handler itself stops at once, and closes the LLM request."""
     with slow_llm() as (llm, base_url):
-        config = Config.from_env(
-            {}, store=library_store, llm="openai", llm_base_url=base_url, llm_model="m"
-        )
+        config = slow_config(library_store, base_url)
         ask = chat.make_ask(Engine(config, embedder=embedder))
         session = chat.ChatSession()
         updates = ask(QUESTION, session, "openai", 5, "", "any", "any", [], True, False)
@@ -158,9 +159,7 @@ def llm_app(request, library_store, embedder, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(library_store, store)
     with slow_llm(request.param) as (llm, base_url):
-        config = Config.from_env(
-            {}, store=store, llm="openai", llm_base_url=base_url, llm_model="m"
-        )
+        config = slow_config(store, base_url)
         demo, address = launch(Engine(config, embedder=embedder), config)
         try:
             yield llm, address

@@ -66,6 +66,14 @@ def ask_and_settle(page: Page, question: str = UAP_QUESTION) -> None:
     page.wait_for_timeout(1_000)
 
 
+def assert_the_page_is_the_one_scroll_area(page: Page) -> None:
+    """No scroll area inside the page, and the page alone brings the whole answer in."""
+    assert page.evaluate(INNER_SCROLLERS_JS) == []
+    answer = page.locator("#chatbot .answer-meta")
+    answer.scroll_into_view_if_needed()
+    expect(answer).to_be_in_viewport()
+
+
 def touch_page(browser, url: str) -> Page:
     """A phone with a touch screen: Chromium's touch emulation, taps as touch events."""
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
@@ -125,10 +133,7 @@ def test_the_phone_page_scrolls_once_and_the_desktop_keeps_its_panels(browser, u
     dialogs: list[str] = []
     phone = open_page(browser, url, PHONE, dialogs)
     ask_and_settle(phone)
-    assert phone.evaluate(INNER_SCROLLERS_JS) == []  # no scroll area inside the page
-    answer = phone.locator("#chatbot .answer-meta")
-    answer.scroll_into_view_if_needed()  # the page alone brings the whole answer in
-    expect(answer).to_be_in_viewport()
+    assert_the_page_is_the_one_scroll_area(phone)
     expect(phone.locator("#sources .src-card").first).to_contain_text(UAP_TITLE)
     assert phone.evaluate("document.documentElement.scrollHeight > window.innerHeight")
     phone.close()
@@ -155,10 +160,7 @@ def test_a_window_too_narrow_for_both_columns_beside_the_settings_scrolls_once(b
     chat = page.locator(".chat-column").bounding_box()
     sources = page.locator(".sources-column").bounding_box()
     assert chat and sources and sources["y"] >= chat["y"] + chat["height"] - 1  # stacked
-    assert page.evaluate(INNER_SCROLLERS_JS) == []  # no scroll area inside the page
-    answer = page.locator("#chatbot .answer-meta")
-    answer.scroll_into_view_if_needed()
-    expect(answer).to_be_in_viewport()
+    assert_the_page_is_the_one_scroll_area(page)
     assert dialogs == []
     page.close()
 

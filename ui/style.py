@@ -1,8 +1,9 @@
 """The app's CSS: source cards, citation links and a layout that works from a
 390 px phone to a desktop. A card is highlighted by :target, or by .src-focus when
 ui/script.py handles the click on its [n] link. On a desktop the chat and the
-sources scroll side by side, each in its own panel; on a phone they stack and the
-page is the one scroll area (nested scroll areas trap a thumb)."""
+sources scroll side by side, each in its own panel; on a phone, or in any window too
+narrow for both, they stack and the page is the one scroll area (nested scroll areas
+trap a thumb)."""
 
 # Once the chat and sources columns (min widths 300 + 280 px) no longer fit side by side
 # they stack: on a phone, and on a wider screen beside the open settings. Then they share
