@@ -154,6 +154,21 @@ def test_after_stop_the_chat_handler_sends_nothing_more(library_store, embedder)
         assert session.messages[-1]["content"] == chat.STOPPED
 
 
+def test_leaving_the_chat_ends_the_answer_being_written(library_store, embedder):
+    """New chat (and the trash button, which calls the same handler) mid-answer: the old
+    chat's handler sends nothing more into the new chat's view, and its LLM request ends."""
+    with slow_llm() as (llm, base_url):
+        ask = chat.make_ask(Engine(slow_config(library_store, base_url), embedder=embedder))
+        session = chat.ChatSession()
+        updates = ask(QUESTION, session, "openai", 5, "", "any", "any", [], True, False)
+        next(updates)
+        assert "word0" in next(updates)[1][-1]["content"]  # the answer is streaming
+        box, shown, _, fresh, *_ = chat.new_chat(session, False)
+        assert shown == [] and fresh is not session
+        assert list(updates) == []  # nothing more from the old chat's answer
+        assert_request_cancelled(llm)
+
+
 @pytest.fixture(params=[WORDS])
 def llm_app(request, library_store, embedder, tmp_path):
     store = tmp_path / "store"
