@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import Stemmer
 from conftest import ROOT
 
 from rag import library_index
 from rag.config import Config
 from rag.engine import Engine
-from rag.keyword import TermTable
+from rag.keyword import KeywordIndex, TermTable
 
 QUESTIONS = (
     "How does sharpness-aware minimization improve generalization?",
@@ -104,6 +105,98 @@ def test_a_write_makes_the_saved_index_stale(library_copy, embedder, reference, 
     assert notices(caplog) == []
     engine.remove([sorted(engine.snapshot.catalog)[0]])  # the engine's own write: saved
     assert saved_now(library_copy, embedder).catalog == engine.snapshot.catalog
+
+
+def built_whole(store: Path, embedder) -> Engine:
+    """An engine whose index was built from the whole store (none saved to load)."""
+    shutil.rmtree(directory(store), ignore_errors=True)
+    engine = open_engine(store, embedder)
+    engine.count()
+    assert engine.opened_from == "store"
+    return engine
+
+
+def assert_same_index(engine: Engine, whole: Engine) -> None:
+    """The same catalog, keyword scores, term statistics, glossary and answers."""
+    assert engine.snapshot.catalog == whole.snapshot.catalog
+    ours, theirs = engine.snapshot.retriever, whole.snapshot.retriever
+    assert sorted(ours.keyword.chunk_ids) == sorted(theirs.keyword.chunk_ids)
+    for query in QUESTIONS + ("robust training of neural networks", "diffusion"):
+        mine = dict(zip(ours.keyword.chunk_ids, ours.keyword.scores(query).tolist()))
+        other = dict(zip(theirs.keyword.chunk_ids, theirs.keyword.scores(query).tolist()))
+        assert mine == pytest.approx(other, rel=1e-5, abs=1e-6), query
+    for paper_id in engine.snapshot.catalog:
+        terms = theirs.terms.paper_terms(paper_id)
+        assert ours.terms.paper_terms(paper_id) == terms
+        assert all(ours.terms.df(t) == theirs.terms.df(t) for t in terms)
+    assert ours.terms.idf("robust") == theirs.terms.idf("robust")
+    assert set(engine.snapshot.glossary.pairs()) == set(whole.snapshot.glossary.pairs())
+    assert results(engine) == results(whole)
+
+
+def test_a_write_updates_the_index_for_the_papers_it_touched(
+    library_copy, embedder, reference, tmp_path
+):
+    engine = open_engine(library_copy, embedder)
+    catalog = dict(engine.snapshot.catalog)
+    changed = sorted(catalog.values(), key=lambda p: p.title)[5]
+    records = [
+        {"title": "Grokking beyond modular arithmetic in sparse parity tasks",
+         "abstract": "We study grokking (delayed generalization, DG) in sparse parity "
+                     "tasks. Weight decay (WD) makes grokking happen sooner.",
+         "authors": ["A. Writer"], "year": 2025},
+        {"title": changed.title, "abstract": changed.abstract,
+         "authors": list(changed.authors)},
+    ]  # fmt: skip
+    papers_file = tmp_path / "more.jsonl"
+    papers_file.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    report = engine.ingest([papers_file])
+    assert (report.added, report.updated) == (1, 1)
+    assert engine.opened_from == "update"
+    assert "more.jsonl" in engine.snapshot.catalog[changed.paper_id].sources  # merged copy
+    assert len(engine.snapshot.catalog) == len(catalog) + 1
+
+    gone = sorted(catalog)[:4]
+    assert engine.remove(gone) == gone
+    assert engine.opened_from == "update"
+    assert not set(gone) & set(engine.snapshot.catalog)
+
+    saved = saved_now(library_copy, embedder)  # what the next process loads
+    assert saved is not None and saved.catalog == engine.snapshot.catalog
+    assert_same_index(engine, built_whole(library_copy, embedder))
+    loaded = open_engine(library_copy, embedder)
+    loaded.count()
+    assert loaded.opened_from == "saved index"
+
+
+def test_an_index_older_than_the_store_is_not_updated_but_read_whole(library_copy, embedder):
+    engine = open_engine(library_copy, embedder)
+    engine.count()
+    other = open_engine(library_copy, embedder)  # another process removes papers
+    other.store.delete_papers(sorted(other.snapshot.catalog)[:3])
+    removed = sorted(engine.snapshot.catalog)[3]
+    engine.remove([removed])  # the snapshot predates the other write: not a base
+    assert engine.opened_from == "store"
+    assert len(engine.snapshot.catalog) == len(other.snapshot.catalog) - 4
+    assert_same_index(engine, built_whole(library_copy, embedder))
+
+
+def test_the_keyword_index_scores_as_bm25s_builds_them(engine):
+    """The BM25 arrays are computed from token ids with array operations
+    (keyword._index); bm25s's own index() over the same chunks is the reference."""
+    import bm25s
+
+    chunks = list(engine.store.chunks())
+    ours = KeywordIndex(chunks)
+    theirs = bm25s.BM25()
+    tokens = bm25s.tokenize([c.text for c in chunks], stopwords="en",
+                            stemmer=Stemmer.Stemmer("english"), show_progress=False)  # fmt: skip
+    theirs.index(tokens, show_progress=False)
+    assert ours.vocabulary() == theirs.vocab_dict
+    for query in QUESTIONS + ("the of and", "certified robustness interval bound", "zzzz"):
+        terms = ours.terms(query)
+        want = theirs.get_scores(terms) if terms else np.zeros(len(chunks))
+        assert np.array_equal(ours.scores(query), np.asarray(want, dtype=np.float32)), query
 
 
 def _truncate_catalog(folder: Path) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from . import filters as filtering
 from . import ingest as ingesting
@@ -36,6 +37,8 @@ from .retrieval import Retriever
 from .store import Store, remove_store_files
 from .tuning import Tuning
 from .types import Answer, Filters, Hit, Paper
+
+T = TypeVar("T")
 
 Event = str | Answer  # ask_stream yields text pieces, then the final Answer
 LISTING_MAX = 50  # most papers a filter-only question lists, newest first
@@ -82,7 +85,10 @@ class Engine:
         )
         self._store: Store | None = None
         self._snapshot: Snapshot | None = None
-        self.opened_from = ""  # "saved index" or "store": where the last snapshot came from
+        # Where the last snapshot came from: "saved index", "store" (read whole), or
+        # "update" (the previous index with the papers a write touched read again).
+        self.opened_from = ""
+        self._saved: tuple[str, library_index.Saved] | None = None  # and its generation
         self.tuning = Tuning.load(config.tuning)
         self._write_lock = threading.Lock()
         self._open_lock = threading.RLock()
@@ -113,10 +119,14 @@ class Engine:
                     self._snapshot = self._build_snapshot()
         return self._snapshot
 
-    def _build_snapshot(self, reuse: bool = True) -> Snapshot:
+    def _build_snapshot(
+        self, reuse: bool = True, update: tuple[library_index.Saved, set[str]] | None = None
+    ) -> Snapshot:
         """The snapshot of the store: loaded from the saved library index when it was
         saved for the store's current content (library_index.py), else built from the
-        store and saved for the next process. `reuse=False` after a write of our own."""
+        store and saved for the next process. `reuse=False` after a write of our own;
+        `update`: the index from before that write and the papers it touched, so that
+        only those are read again (library_index.updated)."""
         store = self.store
         directory = library_index.index_dir(
             self.config.store, self.config.collection, self.config.chroma_url
@@ -124,6 +134,11 @@ class Engine:
         generation, chunks = store.generation(), store.count_chunks()
         saved = library_index.load(directory, generation, chunks) if reuse and chunks else None
         self.opened_from = "saved index" if saved is not None else "store"
+        if saved is None and update is not None and generation and chunks:
+            updated = library_index.updated(*update, store)
+            if len(updated.keyword) == chunks:  # else the store moved on: read it whole
+                saved, self.opened_from = updated, "update"
+                library_index.save(directory, generation, chunks, saved)
         if saved is None:
             catalog = {pid: paper for pid, (paper, _) in store.papers().items()}
             if catalog:
@@ -131,7 +146,9 @@ class Engine:
                 terms = TermTable(keyword.terms_of, {p: c.text for p, c in catalog.items()})
                 glossary = Glossary(p.text for p in catalog.values())
                 saved = library_index.Saved(catalog, keyword, terms, glossary)
-                library_index.save(directory, generation or store.new_generation(), chunks, saved)
+                generation = generation or store.new_generation()
+                library_index.save(directory, generation, chunks, saved)
+        self._saved = (generation, saved) if saved is not None and generation else None
         if saved is None:
             return Snapshot({}, AuthorIndex({}), frozenset(), None, Glossary())
         store.check_index()  # a damaged vector index fails here, not silently
@@ -155,6 +172,48 @@ class Engine:
 
     def _refresh(self, reuse: bool = False) -> None:
         self._snapshot = self._build_snapshot(reuse)
+
+    def _changing(self, work: Callable[[], T], rebuild: bool = False) -> T:
+        """Run a write and bring the snapshot up to date; returns what `work` returned.
+        After a write that touched some papers the library index is updated for those
+        alone, from the index of the store as it was before the write (the open
+        snapshot's, or the saved one). It is read whole after a rebuild, when no index
+        matched the store before the write, when the store's generation is not the one
+        this write set last (another writer), or when the write touched over half the
+        library (reading those papers one page of ids at a time would cost more)."""
+        base = None if rebuild else self._index_now()
+        if rebuild:
+            self._reset_store()
+        changes = self.store.record_changes()
+        try:
+            result = work()
+        finally:
+            self.store.stop_recording()
+        changed = bool(changes.papers)
+        if changed or rebuild or self._snapshot is None:
+            update = None
+            if (
+                base is not None
+                and changed
+                and len(changes.papers) <= len(base.catalog) // 2
+                and self.store.generation() == changes.token
+            ):
+                update = (base, changes.papers)
+            self._snapshot = self._build_snapshot(reuse=not (changed or rebuild), update=update)
+        return result
+
+    def _index_now(self) -> library_index.Saved | None:
+        """The library index of the store as it is now: the open snapshot's, or the
+        saved one; None when neither was built from the store's current generation."""
+        generation = self.store.generation()
+        if generation is None or not self.store.count_chunks():
+            return None
+        if self._saved is not None and self._saved[0] == generation:
+            return self._saved[1]
+        directory = library_index.index_dir(
+            self.config.store, self.config.collection, self.config.chroma_url
+        )
+        return library_index.load(directory, generation, self.store.count_chunks())
 
     @property
     def settings_fingerprint(self) -> str:
@@ -211,15 +270,9 @@ class Engine:
     def _write(
         self, rebuild: bool, work: Callable[[], ingesting.IngestReport]
     ) -> ingesting.IngestReport:
-        """One write to the library: under the write lock, after emptying the store for
-        a rebuild, and with the snapshot rebuilt when the write changed anything."""
+        """One write to the library, under the write lock (see _changing)."""
         with self._write_lock:
-            if rebuild:
-                self._reset_store()
-            report = work()
-            changed = report.added or report.updated or report.removed
-            if changed or rebuild or self._snapshot is None:
-                self._refresh(reuse=not (changed or rebuild))
+            report = self._changing(work, rebuild)
             # Questions are embedded without torch from now on (onnx_encoder.py);
             # a no-op once the model is exported.
             self.embedder.export_query_encoder()
@@ -240,8 +293,7 @@ class Engine:
         """Remove papers by id; returns the ids that were in the library."""
         with self._write_lock:
             known = [pid for pid in paper_ids if pid in self.snapshot.catalog]
-            self.store.delete_papers(known)
-            self._refresh()
+            self._changing(lambda: self.store.delete_papers(known))
         return known
 
     def papers(self) -> list[Paper]:

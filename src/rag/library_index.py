@@ -14,10 +14,19 @@ changed the token and the old index is not used; an interrupted save never repla
 manifest, which is written last and atomically, and names the folder of its files. A
 missing, damaged or other-format index is rebuilt with a one-line notice, never used.
 
+Updates. A write by the engine (ingest, remove) does not rebuild the index: the
+store records which papers the write touched (Store.record_changes), and `updated`
+replaces just those papers' rows, reading and tokenizing only their chunks, starting
+from the index of the store as it was before the write. BM25's statistics are then
+computed afresh from the kept token ids, so the scores equal a rebuild's. The update
+is used only when the write began from an index of the store's generation at the time
+and the store's generation afterwards is the last one the write set (no other writer
+in between); otherwise the index is read whole from the store, as on a first open.
+
 Layout: `manifest.json` (format, generation, chunks, papers, folder) and one folder per
 saved generation holding `catalog.jsonl`, `keyword/` (bm25s's files plus the chunk and
-paper ids), `terms/` (each paper's term ids as a CSR matrix, the vocabulary, the
-document frequencies) and `glossary.json`.
+paper ids, and each chunk's token ids as CSR arrays), `terms/` (each paper's term ids as
+a CSR matrix, the vocabulary, the document frequencies) and `glossary.json`.
 """
 
 from __future__ import annotations
@@ -36,8 +45,10 @@ from .types import Paper
 if TYPE_CHECKING:
     from .glossary import Glossary
     from .keyword import KeywordIndex, TermTable
+    from .store import Store
 
-FORMAT = 1  # bump when what is saved changes: an older index is then rebuilt
+FORMAT = 2  # bump when what is saved changes: an older index is then rebuilt
+# 2: the keyword index keeps each chunk's token ids (for updates)
 MANIFEST = "manifest.json"
 log = logging.getLogger(__name__)
 
@@ -82,6 +93,21 @@ def load(directory: Path, generation: str | None, chunks: int) -> Saved | None:
             "rebuilding the library index at %s: it is damaged (%s)", directory, _short(exc)
         )
         return None
+
+
+def updated(saved: Saved, papers: set[str], store: Store) -> Saved:
+    """`saved` with these papers as the store holds them now (gone when it holds none of
+    them): only their rows and chunks are read and tokenized. The keyword scores and
+    term statistics equal those of an index built from the whole store; the glossary
+    is found again over the catalog's texts (a second at 100k papers)."""
+    from .glossary import Glossary
+
+    stored = store.lookup(papers)
+    catalog = {pid: paper for pid, paper in saved.catalog.items() if pid not in papers}
+    catalog.update((pid, s.paper) for pid, s in stored.items())
+    keyword = saved.keyword.updated(papers, store.chunks_of(stored))
+    terms = saved.terms.updated(papers, {pid: s.paper.text for pid, s in stored.items()})
+    return Saved(catalog, keyword, terms, Glossary(p.text for p in catalog.values()))
 
 
 def save(directory: Path, generation: str, chunks: int, saved: Saved) -> None:

@@ -26,7 +26,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -92,6 +92,16 @@ class StoredChunk:
     paper_id: str
     text: str
     similarity: float  # cosine similarity for queries; 0 for plain reads
+
+
+@dataclass
+class Changes:
+    """What one Store object wrote while recording (Store.record_changes): the papers
+    it added, rewrote or removed, and the generation token it set last. The engine
+    updates the saved library index from it instead of rebuilding the index."""
+
+    papers: set[str] = field(default_factory=set)
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,7 @@ class Store:
         self.dim = dim() if callable(dim) else dim
         self._name = collection
         self._broken: StoreError | None = None
+        self._changes: Changes | None = None
         self._open()
 
     # ---------------------------------------------------------------- opening
@@ -337,11 +348,26 @@ class Store:
     def new_generation(self) -> str:
         """Store a new generation token and return it."""
         token = uuid.uuid4().hex
+        if self._changes is not None:
+            self._changes.token = token
         meta = {"token": token}
         self._call(
             self._files.upsert, ids=[_GENERATION_ID], embeddings=[_PLACEHOLDER], metadatas=[meta]
         )
         return token
+
+    def record_changes(self) -> Changes:
+        """Record, from now until stop_recording(), which papers this object writes."""
+        self._changes = Changes()
+        return self._changes
+
+    def stop_recording(self) -> None:
+        self._changes = None
+
+    def _record(self, paper_ids: Iterable[str]) -> None:
+        """Called before a write changes any data, so a failed write is recorded too."""
+        if self._changes is not None:
+            self._changes.papers.update(paper_ids)
 
     # ---------------------------------------------------------------- writing
     def add(
@@ -362,6 +388,7 @@ class Store:
             return
         self.new_generation()
         ids = [item.paper.paper_id for item in items]
+        self._record(ids)
         new_chunk_ids = {c.chunk_id for item in items for c in item.chunks}
         leftover = [cid for cid in self._chunk_ids(ids) if cid not in new_chunk_ids]
         if leftover:
@@ -391,6 +418,7 @@ class Store:
         self._ready()
         if items:
             self.new_generation()
+        self._record(item.paper.paper_id for item in items)
         chunk_ids, metas = [], []
         for item in items:
             for chunk in item.chunks:
@@ -449,6 +477,7 @@ class Store:
         if not paper_ids:
             return
         self.new_generation()
+        self._record(paper_ids)
         for start in range(0, len(paper_ids), _PAGE):
             batch = paper_ids[start : start + _PAGE]
             self._call(self._chunks.delete, where={"paper_id": {"$in": batch}})
@@ -564,6 +593,16 @@ class Store:
         """Every chunk's id, paper and text (to build the keyword index)."""
         for row in self._iter_rows(include=["metadatas", "documents"]):
             yield StoredChunk(row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0)
+
+    def chunks_of(self, paper_ids: Iterable[str]) -> Iterator[StoredChunk]:
+        """The chunks of these papers (to update the keyword index)."""
+        ids = sorted(set(paper_ids))
+        for start in range(0, len(ids), _PAGE):
+            where = {"paper_id": {"$in": ids[start : start + _PAGE]}}
+            for row in self._iter_rows(include=["metadatas", "documents"], where=where):
+                yield StoredChunk(
+                    row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0
+                )
 
     def _chunk_ids(self, paper_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
