@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .store import _short
+from .store import short_error
 from .types import Paper
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def load(directory: Path, generation: str | None, chunks: int) -> Saved | None:
         return _read(directory / manifest["folder"], int(manifest["papers"]))
     except Exception as exc:  # noqa: BLE001 - any damage: rebuild, never use it
         log.warning(
-            "rebuilding the library index at %s: it is damaged (%s)", directory, _short(exc)
+            "rebuilding the library index at %s: it is damaged (%s)", directory, short_error(exc)
         )
         return None
 
@@ -135,7 +135,7 @@ def save(directory: Path, generation: str, chunks: int, saved: Saved) -> None:
         tmp.write_text(json.dumps(manifest), "utf-8")
         os.replace(tmp, directory / MANIFEST)
     except Exception as exc:  # noqa: BLE001 - a failed save must not fail the open
-        log.warning("could not save the library index at %s (%s)", directory, _short(exc))
+        log.warning("could not save the library index at %s (%s)", directory, short_error(exc))
         return
     for item in directory.iterdir():  # earlier generations and abandoned partial writes
         if item.name not in (folder, MANIFEST):

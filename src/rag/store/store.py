@@ -1,38 +1,40 @@
-"""The only module that talks to Chroma: embedded (`PersistentClient`) or a server
-(`HttpClient`), chosen by configuration alone.
+"""The library's store: the chunk collection, and the one object the rest of the code
+uses for all three collections (the manifest and sentence collections are `manifest.py`
+and `sentences.py`).
 
-Three collections per library `<name>`:
+    <name>  one row per chunk: its vector, its text and its paper's metadata (in
+            LlamaIndex's node layout: `vector_store()` reads them as nodes)
 
-    <name>            one row per chunk: its vector, its text and its paper's metadata
-                      (in LlamaIndex's node layout: `vector_store()` reads them as nodes)
-    <name>_sentences  one row per paper: the title and abstract sentences with their
-                      vectors (float16, base64) in metadata, for reranking and extractive
-                      answers. They are fetched by paper id, never searched, so they sit
-                      behind a 1-d placeholder vector: an HNSW index over ~10 sentence
-                      vectors per paper would hold gigabytes in memory at 100k papers.
-    <name>_files      the file manifest: one row per ingested source file (see FileEntry)
-
-Every chunk carries its paper's metadata, so each paper can be rebuilt from the store
-alone and every metadata filter can be a Chroma `where` clause. A paper's content hash
-rides on its chunks, so the per-paper manifest can never disagree with what is stored.
+Every chunk carries its paper's metadata (records.py), so each paper can be rebuilt from
+the store alone and every metadata filter can be a Chroma `where` clause. A paper's
+content hash rides on its chunks, so the per-paper manifest can never disagree with
+what is stored.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import re
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-from .errors import StoreError, StoreMismatchError
-from .types import Chunk, Paper
+from ..errors import StoreError, StoreMismatchError
+from ..types import Chunk, Paper
+from .connection import PAGE, REBUILD_FIX, Calls, connect, short_error
+from .manifest import Manifest
+from .records import (
+    KEY_KINDS,
+    Changes,
+    FileEntry,
+    Prepared,
+    StoredChunk,
+    StoredPaper,
+    paper_from_metadata,
+    paper_metadata,
+    replace_entry,
+    stored_from_metadata,
+)
+from .sentences import Sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,14 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: sentences as one row per paper; file manifest; text hash, identity keys
-_LIST_SEP = "; "
-_ID_SEP = " "  # paper ids in a manifest row
-_PAGE = 5000  # rows per Chroma get() / delete() page
-_MAX_LISTED = 1000  # skipped titles / problems remembered per file
-_PLACEHOLDER = [0.0]  # the vector of rows that are looked up by id, never searched
-_OPTIONAL = ("category", "date", "url", "doi", "arxiv_id", "venue", "year")
-_KEY_KINDS = ("doi", "arxiv")  # identity keys stored as metadata key_doi, key_arxiv
-REBUILD_FIX = "rebuild it with `rag ingest --rebuild`"
 _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store opens
 # HNSW's search breadth (Chroma's default 100). Measured on the bundled library's 496
 # chunks for the 40 nearest (RetrievalTuning.candidates), against exact search, over the 123
@@ -59,137 +53,6 @@ _INDEX_PROBES = 8  # stored chunks looked up by their own vectors when a store o
 # (400) against 6.7 ms (100) for 50,000 chunks of clustered random vectors.
 EF_SEARCH = 400
 _SELF_DISTANCE = 1e-3  # cosine distance of a stored vector to itself, float error included
-_GENERATION_ID = "rag:generation"  # a row of the files collection; no path looks like it
-_SEGMENT_DIR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A paper ready to store: its chunks and abstract sentences, in vector order."""
-
-    paper: Paper
-    content_hash: str  # everything stored: decides whether the paper is rewritten
-    text_hash: str  # only what is embedded: decides whether it is re-embedded
-    chunks: Sequence[Chunk]
-    sentences: Sequence[str]  # title first, then the abstract's sentences
-    keys: tuple[tuple[str, str], ...] = ()  # normalised ("doi" | "arxiv", value) identities
-
-
-@dataclass(frozen=True)
-class StoredPaper:
-    """A paper as stored, with what ingest compares against."""
-
-    paper: Paper
-    content_hash: str
-    text_hash: str
-    n_chunks: int
-    keys: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    chunk_id: str
-    paper_id: str
-    text: str
-    similarity: float  # cosine similarity for queries; 0 for plain reads
-
-
-@dataclass
-class Changes:
-    """What one Store object wrote while recording (Store.record_changes): the papers
-    it added, rewrote or removed, and the generation token it set last. The engine
-    updates the saved library index from it instead of rebuilding the index."""
-
-    papers: set[str] = field(default_factory=set)
-    token: str | None = None
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """What the store knows of one ingested source file.
-
-    Written only after every paper of the file is stored, so an entry whose sha256
-    matches the file means: nothing to read. `paper_ids` are the papers the file
-    holds; `stale_ids` papers that still list the file as a source although it no
-    longer holds them (kept until `rag ingest --prune`).
-    """
-
-    path: str  # resolved path: the row id
-    sha256: str  # "" = invalidated (a paper of the file was removed): read it again
-    size: int
-    mtime: float
-    format: str
-    settings: str  # the ingest settings fingerprint the papers were stored with
-    paper_ids: tuple[str, ...]
-    stale_ids: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()  # entries without abstract (for the per-file report)
-    problems: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-
-def paper_metadata(paper: Paper, content_hash: str) -> dict[str, Any]:
-    """Flat metadata (str/int/float, as Chroma requires) for every chunk of a paper.
-
-    Absent optional fields are None, which an upsert turns into "remove the key".
-    """
-    meta: dict[str, Any] = {
-        "paper_id": paper.paper_id,
-        "title": paper.title,
-        "abstract": paper.abstract,
-        "authors": _LIST_SEP.join(paper.authors),
-        "affiliations": _LIST_SEP.join(paper.affiliations),
-        "sources": _LIST_SEP.join(paper.sources),
-        "content_hash": content_hash,
-    }
-    for key in _OPTIONAL:
-        meta[key] = getattr(paper, key) or None
-    return meta
-
-
-def paper_from_metadata(meta: dict[str, Any]) -> Paper:
-    def split(key: str) -> tuple[str, ...]:
-        value = meta.get(key) or ""
-        return tuple(v for v in value.split(_LIST_SEP) if v)
-
-    def opt(key: str) -> Any:
-        return meta.get(key) or None
-
-    year = meta.get("year")
-    return Paper(
-        paper_id=meta["paper_id"],
-        title=meta["title"],
-        abstract=meta.get("abstract", ""),
-        authors=split("authors"),
-        affiliations=split("affiliations"),
-        category=opt("category"),
-        date=opt("date"),
-        year=year if isinstance(year, int) else None,
-        sources=split("sources"),
-        url=opt("url"),
-        doi=opt("doi"),
-        arxiv_id=opt("arxiv_id"),
-        venue=opt("venue"),
-    )
-
-
-def encode_vectors(vectors: np.ndarray) -> str:
-    """Unit vectors -> base64 of float16 (cosine error ~1e-3, half the bytes of float32)."""
-    import numpy as np
-
-    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
-
-
-def decode_vectors(text: str, dim: int) -> np.ndarray:
-    """The inverse of encode_vectors, re-normalised to unit length, float32."""
-    import numpy as np
-
-    flat = np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
-    vectors = flat.reshape(-1, dim)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1.0, norms)
 
 
 class Store:
@@ -206,7 +69,8 @@ class Store:
         self.location = url or str(path)
         self.embed_model = embed_model
         self._remote = url is not None
-        self._client = _connect(path, url)
+        self._client = connect(path, url)
+        self._call = Calls(self.location, self._remote)
         # A callable dim (it loads the model) is resolved only once the store is reachable.
         self.dim = dim() if callable(dim) else dim
         self._name = collection
@@ -221,6 +85,8 @@ class Store:
             self._chunks = self._open_collection(self._name, vectors=True)
             self._sentences = self._open_collection(self._name + "_sentences", vectors=False)
             self._files = self._open_collection(self._name + "_files", vectors=False)
+            self.manifest = Manifest(self._files, self._call)
+            self._sentence_rows = Sentences(self._sentences, self._call, self.dim, self._upsert)
             self._broken = None
         except StoreMismatchError as exc:
             self._broken = exc
@@ -243,7 +109,7 @@ class Store:
                 _search_wide(collection)
         except Exception as exc:  # a damaged database file, a server error
             raise StoreError(
-                f"cannot open the store at {self.location} ({_short(exc)}): {REBUILD_FIX}"
+                f"cannot open the store at {self.location} ({short_error(exc)}): {REBUILD_FIX}"
             ) from None
         if meta.get("rag_schema") != SCHEMA_VERSION:
             raise StoreMismatchError(
@@ -330,7 +196,7 @@ class Store:
 
         SharedSystemClient._identifier_to_system.pop(self.location, None)
         SharedSystemClient._identifier_to_refcount.pop(self.location, None)
-        self._client = _connect(Path(self.location), None)
+        self._client = connect(Path(self.location), None)
         self._open()
         self._ready()
 
@@ -340,20 +206,13 @@ class Store:
         every write replaces it before it changes any data, so an index saved for one
         token is out of date once the token differs (library_index.py)."""
         self._ready()
-        rows = self._call(self._files.get, ids=[_GENERATION_ID], include=["metadatas"])
-        metas = rows.get("metadatas") or []
-        token = (metas[0] or {}).get("token") if metas else None
-        return token if isinstance(token, str) else None
+        return self.manifest.generation()
 
     def new_generation(self) -> str:
         """Store a new generation token and return it."""
-        token = uuid.uuid4().hex
+        token = self.manifest.new_generation()
         if self._changes is not None:
             self._changes.token = token
-        meta = {"token": token}
-        self._call(
-            self._files.upsert, ids=[_GENERATION_ID], embeddings=[_PLACEHOLDER], metadatas=[meta]
-        )
         return token
 
     def record_changes(self) -> Changes:
@@ -393,18 +252,7 @@ class Store:
         leftover = [cid for cid in self._chunk_ids(ids) if cid not in new_chunk_ids]
         if leftover:
             self._call(self._chunks.delete, ids=leftover)
-        row = 0
-        sent_meta = []
-        for item in items:
-            n = len(item.sentences)
-            sent_meta.append(
-                {
-                    "sentences": json.dumps(list(item.sentences), ensure_ascii=False),
-                    "vectors": encode_vectors(sentence_vectors[row : row + n]),
-                }
-            )
-            row += n
-        self._upsert(self._sentences, ids, [_PLACEHOLDER] * len(ids), sent_meta, None)
+        self._sentence_rows.write(items, sentence_vectors)
         chunk_ids, documents, metas = [], [], []
         for item in items:
             for chunk in item.chunks:
@@ -424,11 +272,11 @@ class Store:
             for chunk in item.chunks:
                 chunk_ids.append(chunk.chunk_id)
                 metas.append(self._chunk_metadata(item, chunk))
-        for start in range(0, len(chunk_ids), _PAGE):
+        for start in range(0, len(chunk_ids), PAGE):
             self._call(
                 self._chunks.update,
-                ids=chunk_ids[start : start + _PAGE],
-                metadatas=metas[start : start + _PAGE],
+                ids=chunk_ids[start : start + PAGE],
+                metadatas=metas[start : start + PAGE],
             )
 
     def _chunk_metadata(self, item: Prepared, chunk: Chunk) -> dict[str, Any]:
@@ -444,7 +292,7 @@ class Store:
         meta.update(paper_metadata(item.paper, item.content_hash))
         meta.update(chunk_index=chunk.index, n_chunks=len(item.chunks), text_hash=item.text_hash)
         found = dict(item.keys)
-        for kind in _KEY_KINDS:
+        for kind in KEY_KINDS:
             meta["key_" + kind] = found.get(kind)
         return meta
 
@@ -464,7 +312,7 @@ class Store:
         try:
             return int(self._client.get_max_batch_size())
         except Exception:
-            return _PAGE
+            return PAGE
 
     def delete_papers(self, paper_ids: Sequence[str]) -> None:
         """Remove papers, and mark the files that hold them to be read again.
@@ -478,47 +326,28 @@ class Store:
             return
         self.new_generation()
         self._record(paper_ids)
-        for start in range(0, len(paper_ids), _PAGE):
-            batch = paper_ids[start : start + _PAGE]
+        for start in range(0, len(paper_ids), PAGE):
+            batch = paper_ids[start : start + PAGE]
             self._call(self._chunks.delete, where={"paper_id": {"$in": batch}})
-            self._call(self._sentences.delete, ids=batch)
+            self._sentence_rows.delete(batch)
         gone = set(paper_ids)
         for entry in self.files().values():
             if entry.sha256 and gone.intersection(entry.paper_ids):
-                self.put_file(_replace_entry(entry, sha256=""))
+                self.put_file(replace_entry(entry, sha256=""))
 
     # ---------------------------------------------------------------- manifest
     def files(self) -> dict[str, FileEntry]:
         """Every file manifest entry, keyed by resolved path."""
         self._ready()
-        page = self._call(self._files.get, include=["metadatas"])
-        return {
-            path: _entry_from_metadata(path, meta)
-            for path, meta in zip(page["ids"], page["metadatas"], strict=True)
-            if path != _GENERATION_ID
-        }
+        return self.manifest.files()
 
     def put_file(self, entry: FileEntry) -> None:
         self._ready()
-        meta = {
-            "sha256": entry.sha256,
-            "size": entry.size,
-            "mtime": entry.mtime,
-            "format": entry.format,
-            "settings": entry.settings,
-            "paper_ids": _ID_SEP.join(entry.paper_ids),
-            "stale_ids": _ID_SEP.join(entry.stale_ids),
-            "skipped": json.dumps(list(entry.skipped[:_MAX_LISTED]), ensure_ascii=False),
-            "problems": json.dumps(list(entry.problems[:_MAX_LISTED]), ensure_ascii=False),
-        }
-        self._call(
-            self._files.upsert, ids=[entry.path], embeddings=[_PLACEHOLDER], metadatas=[meta]
-        )
+        self.manifest.put(entry)
 
     def delete_files(self, paths: Sequence[str]) -> None:
         self._ready()
-        if paths:
-            self._call(self._files.delete, ids=list(paths))
+        self.manifest.delete(paths)
 
     # ---------------------------------------------------------------- reading
     def count_chunks(self) -> int:
@@ -554,16 +383,16 @@ class Store:
         self._ready()
         clauses: list[dict[str, Any]] = []
         ids = sorted(set(paper_ids))
-        for start in range(0, len(ids), _PAGE):
-            clauses.append({"paper_id": {"$in": ids[start : start + _PAGE]}})
+        for start in range(0, len(ids), PAGE):
+            clauses.append({"paper_id": {"$in": ids[start : start + PAGE]}})
         wanted: dict[str, set[str]] = {}
         for kind, value in keys:
-            if kind in _KEY_KINDS:
+            if kind in KEY_KINDS:
                 wanted.setdefault(kind, set()).add(value)
         for kind, values in wanted.items():
             listed = sorted(values)
-            for start in range(0, len(listed), _PAGE):
-                clauses.append({"key_" + kind: {"$in": listed[start : start + _PAGE]}})
+            for start in range(0, len(listed), PAGE):
+                clauses.append({"key_" + kind: {"$in": listed[start : start + PAGE]}})
         found: dict[str, StoredPaper] = {}
         for clause in clauses:
             page = self._call(
@@ -572,7 +401,7 @@ class Store:
                 include=["metadatas"],
             )
             for meta in page["metadatas"]:
-                stored = _stored_from_metadata(meta)
+                stored = stored_from_metadata(meta)
                 found[stored.paper.paper_id] = stored
         return found
 
@@ -581,10 +410,8 @@ class Store:
         self._ready()
         out: set[str] = set()
         ids = sorted(set(paper_ids))
-        for start in range(0, len(ids), _PAGE):
-            where = {
-                "$and": [{"chunk_index": 0}, {"paper_id": {"$in": ids[start : start + _PAGE]}}]
-            }
+        for start in range(0, len(ids), PAGE):
+            where = {"$and": [{"chunk_index": 0}, {"paper_id": {"$in": ids[start : start + PAGE]}}]}
             page = self._call(self._chunks.get, where=where, include=["metadatas"])
             out.update(meta["paper_id"] for meta in page["metadatas"])
         return out
@@ -597,8 +424,8 @@ class Store:
     def chunks_of(self, paper_ids: Iterable[str]) -> Iterator[StoredChunk]:
         """The chunks of these papers (to update the keyword index)."""
         ids = sorted(set(paper_ids))
-        for start in range(0, len(ids), _PAGE):
-            where = {"paper_id": {"$in": ids[start : start + _PAGE]}}
+        for start in range(0, len(ids), PAGE):
+            where = {"paper_id": {"$in": ids[start : start + PAGE]}}
             for row in self._iter_rows(include=["metadatas", "documents"], where=where):
                 yield StoredChunk(
                     row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0
@@ -606,10 +433,10 @@ class Store:
 
     def _chunk_ids(self, paper_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
-        for start in range(0, len(paper_ids), _PAGE):
+        for start in range(0, len(paper_ids), PAGE):
             page = self._call(
                 self._chunks.get,
-                where={"paper_id": {"$in": list(paper_ids[start : start + _PAGE])}},
+                where={"paper_id": {"$in": list(paper_ids[start : start + PAGE])}},
                 include=[],
             )
             out.extend(page["ids"])
@@ -620,7 +447,7 @@ class Store:
         offset = 0
         while True:
             page = self._call(
-                self._chunks.get, include=include, where=where, limit=_PAGE, offset=offset
+                self._chunks.get, include=include, where=where, limit=PAGE, offset=offset
             )
             ids = page["ids"]
             for i, chunk_id in enumerate(ids):
@@ -629,9 +456,9 @@ class Store:
                     "metadata": page["metadatas"][i] if page.get("metadatas") else {},
                     "document": page["documents"][i] if page.get("documents") else None,
                 }
-            if len(ids) < _PAGE:
+            if len(ids) < PAGE:
                 return
-            offset += _PAGE
+            offset += PAGE
 
     def vector_store(self):
         """The chunk collection as LlamaIndex's ChromaVectorStore, for a LlamaIndex
@@ -674,31 +501,7 @@ class Store:
     def sentences(self, paper_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         """The stored sentences (title first) of papers, with their unit vectors."""
         self._ready()
-        if not paper_ids:
-            return {}
-        out = {}
-        ids = list(dict.fromkeys(paper_ids))
-        for start in range(0, len(ids), _PAGE):
-            page = self._call(
-                self._sentences.get, ids=ids[start : start + _PAGE], include=["metadatas"]
-            )
-            for paper_id, meta in zip(page["ids"], page["metadatas"], strict=True):
-                out[paper_id] = (
-                    json.loads(meta["sentences"]),
-                    decode_vectors(meta["vectors"], self.dim),
-                )
-        return out
-
-    # ---------------------------------------------------------------- plumbing
-    def _call(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except StoreError:
-            raise
-        except Exception as exc:
-            # Embedded, a failing read or write means damaged files; a server may be down.
-            fix = "check the Chroma server" if self._remote else REBUILD_FIX
-            raise StoreError(f"the store at {self.location} failed ({_short(exc)}): {fix}") from exc
+        return self._sentence_rows.read(paper_ids) if paper_ids else {}
 
 
 def _search_wide(collection) -> None:
@@ -706,89 +509,3 @@ def _search_wide(collection) -> None:
     hnsw = (collection.configuration or {}).get("hnsw") or {}
     if hnsw.get("ef_search", EF_SEARCH) < EF_SEARCH:
         collection.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
-
-
-def _stored_from_metadata(meta: dict[str, Any]) -> StoredPaper:
-    return StoredPaper(
-        paper=paper_from_metadata(meta),
-        content_hash=meta.get("content_hash", ""),
-        text_hash=meta.get("text_hash", ""),
-        n_chunks=int(meta.get("n_chunks") or 1),
-        keys=tuple((kind, meta["key_" + kind]) for kind in _KEY_KINDS if meta.get("key_" + kind)),
-    )
-
-
-def _entry_from_metadata(path: str, meta: dict[str, Any]) -> FileEntry:
-    def ids(key: str) -> tuple[str, ...]:
-        return tuple(x for x in (meta.get(key) or "").split(_ID_SEP) if x)
-
-    return FileEntry(
-        path=path,
-        sha256=meta.get("sha256") or "",
-        size=int(meta.get("size") or 0),
-        mtime=float(meta.get("mtime") or 0.0),
-        format=meta.get("format") or "",
-        settings=meta.get("settings") or "",
-        paper_ids=ids("paper_ids"),
-        stale_ids=ids("stale_ids"),
-        skipped=tuple(json.loads(meta.get("skipped") or "[]")),
-        problems=tuple(json.loads(meta.get("problems") or "[]")),
-    )
-
-
-def _replace_entry(entry: FileEntry, **changes: Any) -> FileEntry:
-    import dataclasses
-
-    return dataclasses.replace(entry, **changes)
-
-
-def _connect(path: Path, url: str | None):
-    import chromadb
-    from chromadb.config import Settings
-
-    settings = Settings(anonymized_telemetry=False, allow_reset=True)
-    if url:
-        parsed = urlparse(url)
-        try:
-            client = chromadb.HttpClient(
-                host=parsed.hostname or "localhost",
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=settings,
-            )
-            client.heartbeat()
-        except Exception as exc:
-            raise StoreError(
-                f"cannot reach the Chroma server at {url} ({_short(exc)}): start it with "
-                "`chroma run --path DIR --port PORT` or fix RAG_CHROMA_URL"
-            ) from None
-        return client
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
-    except Exception as exc:
-        raise StoreError(
-            f"cannot open the store at {path} ({_short(exc)}): {REBUILD_FIX}"
-        ) from None
-
-
-def remove_store_files(path: Path) -> None:
-    """Delete an embedded store's own files (its database and index segments) and
-    nothing else in the directory: `rag ingest --rebuild` when Chroma cannot open them."""
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()  # forget clients opened on these files
-    for item in Path(path).iterdir():
-        if item.is_file() and item.name.startswith("chroma.sqlite3"):  # and -wal, -journal
-            item.unlink()
-        elif item.is_dir() and _SEGMENT_DIR.fullmatch(item.name):
-            shutil.rmtree(item)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
-
-
-def dumps_paper(paper: Paper) -> str:
-    return json.dumps(paper.to_dict(), sort_keys=True, ensure_ascii=False)
