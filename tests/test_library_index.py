@@ -181,6 +181,15 @@ def test_an_index_older_than_the_store_is_not_updated_but_read_whole(library_cop
     assert_same_index(engine, built_whole(library_copy, embedder))
 
 
+def test_a_write_touching_most_of_the_library_reads_it_whole(library_copy, embedder):
+    engine = open_engine(library_copy, embedder)
+    papers = sorted(engine.snapshot.catalog)
+    engine.remove(papers[: len(papers) // 2 + 1])  # an update would read as much
+    assert engine.opened_from == "store"
+    assert len(engine.snapshot.catalog) == len(papers) - (len(papers) // 2 + 1)
+    assert_same_index(engine, built_whole(library_copy, embedder))
+
+
 def test_the_keyword_index_scores_as_bm25s_builds_them(engine):
     """The BM25 arrays are computed from token ids with array operations
     (keyword._index); bm25s's own index() over the same chunks is the reference."""

@@ -2,8 +2,9 @@
 
 Built from the store's chunks when the engine opens the store and updated after each
 write for the chunks it touched (`KeywordIndex.updated`), never per query; saved with
-the library (library_index.py) and loaded, memory-mapped, by the next process. Scores for all chunks come back as one array, so
-metadata filters are a mask rather than a second search.
+the library (library_index.py) and loaded, memory-mapped, by the next process. Scores
+for all chunks come back as one array, so metadata filters are a mask rather than a
+second search.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _csr(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 def _index(retriever, indptr: np.ndarray, token_ids: np.ndarray, vocab: dict[str, int]) -> None:
     """What bm25s's BM25.index() sets, computed from CSR token arrays in a few array
-    operations instead of a Python loop over the documents (ten times faster at 100k
+    operations instead of a Python loop over the documents (3 s against 9.7 s at 100k
     chunks; a test checks the arrays against bm25s's own). Its Lucene BM25: per
     (term, document) pair, idf * tf / (tf + k1 * (1 - b + b * length / mean length)),
     idf = log(1 + (N - df + 0.5) / (df + 0.5)), stored column by column (a CSC matrix,
