@@ -128,9 +128,7 @@ class Engine:
         `update`: the index from before that write and the papers it touched, so that
         only those are read again (library_index.updated)."""
         store = self.store
-        directory = library_index.index_dir(
-            self.config.store, self.config.collection, self.config.chroma_url
-        )
+        directory = self._index_dir()
         generation, chunks = store.generation(), store.count_chunks()
         saved = library_index.load(directory, generation, chunks) if reuse and chunks else None
         self.opened_from = "saved index" if saved is not None else "store"
@@ -205,15 +203,17 @@ class Engine:
     def _index_now(self) -> library_index.Saved | None:
         """The library index of the store as it is now: the open snapshot's, or the
         saved one; None when neither was built from the store's current generation."""
-        generation = self.store.generation()
-        if generation is None or not self.store.count_chunks():
+        generation, chunks = self.store.generation(), self.store.count_chunks()
+        if generation is None or not chunks:
             return None
         if self._saved is not None and self._saved[0] == generation:
             return self._saved[1]
-        directory = library_index.index_dir(
+        return library_index.load(self._index_dir(), generation, chunks)
+
+    def _index_dir(self) -> Path:
+        return library_index.index_dir(
             self.config.store, self.config.collection, self.config.chroma_url
         )
-        return library_index.load(directory, generation, self.store.count_chunks())
 
     @property
     def settings_fingerprint(self) -> str:

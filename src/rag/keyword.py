@@ -94,8 +94,8 @@ def _merged(
     update drops the terms only removed rows had, so it does not grow with each one)."""
     lengths = np.diff(indptr)
     kept = np.asarray(ids)[np.repeat(keep, lengths)]
-    added = np.fromiter((i for row in new for i in row), dtype=np.int32)
-    rows = np.concatenate([lengths[keep], [len(row) for row in new]]).astype(np.int64)
+    added_ptr, added = _csr(new)
+    rows = np.concatenate([lengths[keep], np.diff(added_ptr)])
     merged = np.concatenate([kept, added]).astype(np.int32)
     out = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(rows, out=out[1:])

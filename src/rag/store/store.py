@@ -418,18 +418,17 @@ class Store:
 
     def chunks(self) -> Iterator[StoredChunk]:
         """Every chunk's id, paper and text (to build the keyword index)."""
-        for row in self._iter_rows(include=["metadatas", "documents"]):
-            yield StoredChunk(row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0)
+        return self._stored_chunks()
 
     def chunks_of(self, paper_ids: Iterable[str]) -> Iterator[StoredChunk]:
         """The chunks of these papers (to update the keyword index)."""
         ids = sorted(set(paper_ids))
         for start in range(0, len(ids), PAGE):
-            where = {"paper_id": {"$in": ids[start : start + PAGE]}}
-            for row in self._iter_rows(include=["metadatas", "documents"], where=where):
-                yield StoredChunk(
-                    row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0
-                )
+            yield from self._stored_chunks({"paper_id": {"$in": ids[start : start + PAGE]}})
+
+    def _stored_chunks(self, where: dict | None = None) -> Iterator[StoredChunk]:
+        for row in self._iter_rows(include=["metadatas", "documents"], where=where):
+            yield StoredChunk(row["id"], row["metadata"]["paper_id"], row["document"] or "", 0.0)
 
     def _chunk_ids(self, paper_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
