@@ -9,8 +9,12 @@ import subprocess
 import sys
 
 from conftest import ROOT
-from llama_index.core.base.response.schema import Response
-from llama_index.core.schema import NodeWithScore
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.response.schema import Response, StreamingResponse
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.response_synthesizers import BaseSynthesizer
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.answer.prompts import CANNOT_ANSWER
 
@@ -73,3 +77,60 @@ def test_chat_engine_answers_a_follow_up_from_the_previous_papers(engine):
     assert "".join(chat.stream_chat("What did they find?").response_gen)
     chat.reset()
     assert chat.chat_history == []
+
+
+class DropFirst(BaseNodePostprocessor):
+    """A user's postprocessor: leaves out the best node."""
+
+    def _postprocess_nodes(self, nodes, query_bundle=None):
+        return nodes[1:]
+
+
+def test_query_engine_is_the_retriever_then_the_synthesizer(engine):
+    qe = engine.as_query_engine(top_k=3)
+    assert isinstance(qe, RetrieverQueryEngine)
+    assert isinstance(qe.retriever, BaseRetriever)
+    assert isinstance(qe._response_synthesizer, BaseSynthesizer)
+    question = "Which method crafts universal adversarial perturbations without data?"
+    best = qe.retrieve(QueryBundle(question))[0].node.node_id
+    full = qe.query(question)
+    assert best in {c["paper_id"] for c in full.metadata["citations"]}
+    # A postprocessor between the stages decides what the answer may cite.
+    dropped = engine.as_query_engine(top_k=3, node_postprocessors=[DropFirst()]).query(question)
+    assert best not in {n.node.node_id for n in dropped.source_nodes}
+    assert best not in {c["paper_id"] for c in dropped.metadata["citations"]}
+
+
+def test_synthesizer_answers_in_someone_elses_pipeline(engine):
+    question = "What does sharpness-aware minimization minimize?"
+    pipeline = RetrieverQueryEngine(
+        retriever=engine.as_retriever(), response_synthesizer=engine.as_synthesizer()
+    )
+    response = pipeline.query(question)  # a plain QueryBundle: the synthesizer plans it
+    answer = engine.ask(question)
+    assert response.response == answer.text
+    assert response.metadata["answer"].citations == answer.citations
+
+
+def test_synthesizer_reads_chunk_nodes_as_their_papers_and_skips_others(engine):
+    paper = next(p for p in engine.papers() if "Sharpness-Aware Minimization" in p.title)
+    chunk = TextNode(text=paper.abstract[:200], metadata={"paper_id": paper.paper_id})
+    foreign = TextNode(text="Sharpness-aware minimization minimizes the loss of a cat.")
+    response = engine.as_synthesizer().synthesize(
+        "What does sharpness-aware minimization minimize?",
+        [NodeWithScore(node=foreign, score=0.9), NodeWithScore(node=chunk, score=0.5)],
+    )
+    assert [n.node.node_id for n in response.source_nodes] == [paper.paper_id]
+    assert {c["paper_id"] for c in response.metadata["citations"]} == {paper.paper_id}
+
+
+def test_streaming_query_engine_streams_the_same_answer(engine):
+    question = "What does sharpness-aware minimization minimize?"
+    streamed = engine.as_query_engine(streaming=True).query(question)
+    assert isinstance(streamed, StreamingResponse)
+    text = "".join(streamed.response_gen)
+    answer = streamed.metadata["answer"]
+    assert text.strip() and answer.text == engine.ask(question).text
+    assert [n.node.node_id for n in streamed.source_nodes] == [
+        h.paper.paper_id for h in answer.hits
+    ]

@@ -101,16 +101,6 @@ def example_questions(papers: Sequence[Paper], shown: int = EXAMPLES_SHOWN) -> l
     return chosen[:shown]
 
 
-def turn_for(answer: Answer) -> Turn:
-    """What a follow-up question needs to know about an answer."""
-    return Turn(
-        question=answer.question,
-        answer=answer.text,
-        paper_ids=tuple(c.paper.paper_id for c in answer.citations),
-        titles=tuple(c.paper.title for c in answer.citations),
-    )
-
-
 def conversation_markdown(answers: Sequence[Answer]) -> str:
     """The export of a whole conversation: each turn's question, answer, references
     and BibTeX (rag.export), oldest first, separated by rules."""
@@ -271,7 +261,7 @@ def add_answer(engine: Engine, session: ChatSession, answer: Answer) -> None:
     ]
     session.answers = [*session.answers, (prefix, answer)]
     session.evidence = {**session.evidence, prefix: evidence}
-    session.history = [*session.history, turn_for(answer)]
+    session.history = [*session.history, Turn.of(answer)]
 
 
 # ------------------------------------------------------------------ history

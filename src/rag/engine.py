@@ -22,10 +22,9 @@ from . import filters as filtering
 from . import ingest as ingesting
 from . import library_index
 from .answer import Answerer
-from .answer.citations import WEAK_SUPPORT, CheckedAnswer, check_citations, is_refusal
 from .answer.extractive import ExtractiveAnswerer
-from .answer.followup import FollowUp, Turn, carry_papers, condense
-from .answer.generative import GenerativeAnswerer, failure
+from .answer.followup import Turn
+from .answer.generative import GenerativeAnswerer
 from .authors import AuthorIndex
 from .config import Config
 from .embedding import Embedder, shared_embedder
@@ -325,16 +324,8 @@ class Engine:
         read_filters=False reads none from the question (a benchmark's queries: a claim
         about "methadone treatment in 2001" is not a request for papers from 2001)."""
         started = time.perf_counter()
-        question = self.validate_question(question)
+        plan = self.plan(question, filters, read_filters)
         snap = self.snapshot
-        if snap.retriever is None:
-            raise EmptyStoreError(
-                f"the library at {self.store.location} is empty: run `rag ingest` first"
-            )
-        if read_filters:
-            plan = analyse(question, snap.authors, snap.categories, filters)
-        else:
-            plan = plan_of(question, filters if filters is not None else Filters())
         active = plan.filters
         allowed, notes = self._allowed(active, snap)
         if prefer:
@@ -354,6 +345,20 @@ class Engine:
             topic=plan.topic_phrase if plan.list_question else None,
         )
         return Retrieval(hits, plan, time.perf_counter() - started, notes)
+
+    def plan(
+        self, question: str, filters: Filters | None = None, read_filters: bool = True
+    ) -> QueryPlan:
+        """The validated question's plan (query.analyse) in this library."""
+        question = self.validate_question(question)
+        snap = self.snapshot
+        if snap.retriever is None:
+            raise EmptyStoreError(
+                f"the library at {self.store.location} is empty: run `rag ingest` first"
+            )
+        if read_filters:
+            return analyse(question, snap.authors, snap.categories, filters)
+        return plan_of(question, filters if filters is not None else Filters())
 
     @staticmethod
     def _listing(allowed: set[str], snap: Snapshot) -> tuple[list[Hit], list[str]]:
@@ -439,87 +444,22 @@ class Engine:
         history: Sequence[Turn] = (),
         mode: str | None = None,
     ) -> Iterator[Event]:
-        """Stream the answer's text pieces, then yield the checked Answer."""
+        """Stream the answer's text pieces, then yield the checked Answer: the query
+        engine's (llama.CitedQueryEngine), or with history the chat engine's, whose
+        follow-ups are condensed against the earlier turns. Closing the iterator stops
+        the answer and its LLM request."""
+        from .llama import CitedChatEngine, CitedQueryEngine, LibraryQuery
+
         started = time.perf_counter()
-        backend = llm or self.config.llm
-        chat_model, warnings = self._chat_model(backend)
-        standalone = condense(question, history, chat_model) if history else question
-        prefer = carry_papers(question, history) if history else ()
-        retrieval = self.retrieve(standalone, top_k, filters, mode, prefer)
-        hits = retrieval.hits
-        # A follow-up is answered from the papers it refers to, with its own words,
-        # and never by repeating the previous answer.
-        turn = FollowUp(question, history[-1].answer) if prefer else None
-        answerer, label = self._answerer(chat_model)
-        if chat_model is None and backend != "extractive":
-            label = f"extractive (fallback from {backend})"
-        pieces: list[str] = []
-        fallback = ""  # why the configured backend's answer was not used
-        checked: CheckedAnswer | None = None
-        try:
-            for piece in answerer.respond(standalone, retrieval, turn):
-                pieces.append(piece)
-                yield piece
-        except LLMError as exc:
-            fallback = str(exc)
-        if not fallback and not answerer.grounded:
-            # A reply that is no answer (only markers, the prompt's words, citing no
-            # source) is replaced, as a failed request is.
-            text = "".join(pieces)
-            reason = failure(text, len(hits)) or self._refused_wrongly(text, retrieval)
-            if not reason:
-                checked = check_citations(
-                    text, hits, self.embedder.embed_queries, self.sentence_lookup()
-                )
-                reason = _unsupported(checked)
-            fallback = f"the {answerer.name} answer {reason}" if reason else ""
-        if fallback:
-            warnings.append(f"{fallback}; answered with the extractive backend instead")
-            answerer, _ = self._answerer(None)
-            label = f"extractive (fallback from {backend})"
-            if pieces:
-                yield "\n\n"
-            pieces = []
-            for piece in answerer.respond(standalone, retrieval, turn):
-                pieces.append(piece)
-                yield piece
-        if checked is None or fallback:  # a kept LLM answer was checked above
-            checked = check_citations(
-                "".join(pieces), hits, self.embedder.embed_queries, self.sentence_lookup()
-            )
-        evidence = answerer.evidence()
-        yield Answer(
-            question=question,
-            text=checked.text,
-            refused=checked.refused,
-            citations=checked.citations,
-            hits=tuple(hits),
-            backend=label,
-            latency_s=time.perf_counter() - started,
-            warnings=tuple(warnings + list(checked.warnings)),
-            notes=tuple(retrieval.notes),
-            standalone_question=standalone if standalone != question else None,
-            evidence=evidence,
-        )
+        if history:
+            chat = CitedChatEngine(self, llm, top_k, filters, mode, history=history)
+            return chat.stream_events(question)
+        query = LibraryQuery(question, top_k=top_k, filters=filters, mode=mode, started=started)
+        return CitedQueryEngine(self, llm).stream(query)
 
-    def _refused_wrongly(self, text: str, retrieval: Retrieval) -> str:
-        """Why a model's refusal is not accepted, or "": the sources bear on the
-        question when the user named the papers (an author's) or the refusal model
-        (the extractive answerer's evidence) finds the question answerable from them.
-        Small models refuse far too readily."""
-        if not is_refusal(text) or not retrieval.hits:
-            return ""
-        if retrieval.listing or retrieval.plan.about_people:
-            return "refused a question about the papers the user named"
-        extractive = self.extractive_answerer()
-        plan, hits = retrieval.plan, retrieval.hits
-        p = extractive.assess(plan, hits, extractive.best_sentences(plan, hits)).p_answerable
-        if p is not None and p >= self.tuning.refuse_below:
-            return f"refused although the sources bear on the question (p_answerable {p:.2f})"
-        return ""
-
-    def _chat_model(self, backend: str):
-        """The chat model for a backend name, or None (extractive / failed to load)."""
+    def chat_model(self, backend: str):
+        """The chat model for a backend name and the warnings of loading it: None for
+        the extractive backend, or when it failed to load (said in the warnings)."""
         if backend == "extractive":
             return None, []
         from .llms import get_chat_model
@@ -546,17 +486,27 @@ class Engine:
         return PaperRetriever(self, top_k, filters, mode)
 
     def as_query_engine(self, llm: str | None = None, top_k: int | None = None,
-                        filters: Filters | None = None):  # fmt: skip
-        """Cited, checked answers as a LlamaIndex query engine (Response objects)."""
+                        filters: Filters | None = None, mode: str | None = None,
+                        streaming: bool = False, node_postprocessors: list | None = None):  # fmt: skip
+        """Cited, checked answers as a LlamaIndex RetrieverQueryEngine (the library's
+        retriever and answer synthesizer; Response objects)."""
         from .llama import CitedQueryEngine
 
-        return CitedQueryEngine(engine=self, llm=llm, top_k=top_k, filters=filters)
+        return CitedQueryEngine(self, llm, top_k, filters, mode, streaming, node_postprocessors)
 
-    def as_chat_engine(self, llm: str | None = None, top_k: int | None = None):
+    def as_synthesizer(self, llm: str | None = None, streaming: bool = False):
+        """The answer stage as a LlamaIndex response synthesizer: cited, checked answers
+        from the library papers among the nodes it is given."""
+        from .llama import CitedSynthesizer
+
+        return CitedSynthesizer(self, llm, streaming)
+
+    def as_chat_engine(self, llm: str | None = None, top_k: int | None = None,
+                       filters: Filters | None = None, mode: str | None = None):  # fmt: skip
         """A LlamaIndex chat engine over this library: follow-ups use the earlier turns."""
         from .llama import CitedChatEngine
 
-        return CitedChatEngine(self, llm, top_k)
+        return CitedChatEngine(self, llm, top_k, filters, mode)
 
     def extractive_answerer(self, tuning: Tuning | None = None) -> ExtractiveAnswerer:
         """The offline answerer over this library (with another tuning, for fitting one)."""
@@ -573,19 +523,10 @@ class Engine:
             tuning=tuning or self.tuning,
         )
 
-    def _answerer(self, chat_model) -> tuple[Answerer, str]:
+    def answerer(self, chat_model) -> tuple[Answerer, str]:
+        """The answerer for a chat model (None: the extractive one) and its label."""
         if chat_model is None:
             return self.extractive_answerer(), "extractive"
         return GenerativeAnswerer(
             chat_model, self.embedder.embed_one, self.sentence_lookup()
         ), chat_model.name
-
-
-def _unsupported(checked: CheckedAnswer) -> str:
-    """Why a model's answer is not accepted, or "": none of its cited claims is
-    supported by a sentence of the paper it cites (an answer from the model's
-    memory, with a marker added)."""
-    supports = [c.support for c in checked.citations if c.support is not None]
-    if not checked.refused and supports and max(supports) < WEAK_SUPPORT:
-        return "has no claim that a sentence of its cited papers supports"
-    return ""

@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import LLMError
 from ..llms.base import ChatModel
 from .prompts import build_condense_messages
+
+if TYPE_CHECKING:
+    from ..types import Answer
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,16 @@ class Turn:
     answer: str
     paper_ids: tuple[str, ...]  # papers the answer cited, in citation order
     titles: tuple[str, ...]  # their titles, same order
+
+    @classmethod
+    def of(cls, answer: Answer) -> Turn:
+        """What a follow-up needs of a finished answer."""
+        return cls(
+            answer.question,
+            answer.text,
+            tuple(c.paper.paper_id for c in answer.citations),
+            tuple(c.paper.title for c in answer.citations),
+        )
 
 
 @dataclass(frozen=True)
