@@ -134,3 +134,24 @@ def test_streaming_query_engine_streams_the_same_answer(engine):
     assert [n.node.node_id for n in streamed.source_nodes] == [
         h.paper.paper_id for h in answer.hits
     ]
+
+
+def test_sentence_rerank_postprocessor_reorders_another_first_stage(engine):
+    question = "How do deep network predictions behave under extreme distribution shift?"
+    target = "Deep Neural Networks Tend To Extrapolate Predictably"
+    keyword_only = engine.as_retriever(top_k=10, mode="bm25").retrieve(question)
+    titles = [n.node.metadata["title"] for n in keyword_only]
+    assert target in titles[1:], titles  # BM25 alone puts another paper first
+    foreign = NodeWithScore(node=TextNode(text="Not a library paper."), score=99.0)
+    ranked = engine.as_reranker(top_n=6).postprocess_nodes(
+        [*keyword_only[:8], foreign], query_str=question
+    )
+    assert ranked[0].node.metadata["title"] == target
+    assert len(ranked) == 6 and foreign not in ranked
+    scores = [n.score for n in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    # Nodes of anything else follow the library's papers, as they came.
+    assert (
+        engine.as_reranker().postprocess_nodes([foreign, *keyword_only[:2]], query_str=question)[-1]
+        is foreign
+    )

@@ -334,7 +334,7 @@ def test_expansion_terms_count_toward_keyword_coverage(engine):
 
     def keyword_scores(expansion):
         candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (says, other)]
-        ranked = retriever.rerank(question, None, candidates, expansion=expansion)
+        ranked = retriever.reranker.rerank(question, None, candidates, expansion=expansion)
         return {c.paper_id: c.scores["keyword"] for c in ranked}
 
     plain, expanded = keyword_scores(()), keyword_scores((term,))
@@ -362,7 +362,7 @@ def test_a_list_question_ranks_the_lead_papers_namesakes_up(engine):
     def scores(with_lead):
         candidates = [Candidate(p, f"{p}#0", "", 0.0, {}) for p in (lead, sibling, other)]
         title = retriever.title_terms(lead, question) if with_lead else ()
-        ranked = retriever.rerank(question, None, candidates, lead=(lead, title))
+        ranked = retriever.reranker.rerank(question, None, candidates, lead=(lead, title))
         return {c.paper_id: c.scores for c in ranked}
 
     plain, led = scores(False), scores(True)

@@ -494,6 +494,12 @@ class Engine:
 
         return CitedQueryEngine(self, llm, top_k, filters, mode, streaming, node_postprocessors)
 
+    def as_reranker(self, top_n: int | None = None):
+        """The second stage as a LlamaIndex node postprocessor, for another first stage."""
+        from .llama import SentenceRerank
+
+        return SentenceRerank(self, top_n)
+
     def as_synthesizer(self, llm: str | None = None, streaming: bool = False):
         """The answer stage as a LlamaIndex response synthesizer: cited, checked answers
         from the library papers among the nodes it is given."""

@@ -3,6 +3,8 @@ and the eval runner run, and what someone else's LlamaIndex pipeline can reuse.
 
     question --PaperRetriever--> one NodeWithScore per paper (hybrid, fused, reranked)
              --[node postprocessors]--> the nodes the answer may cite
+    SentenceRerank: the retriever's second stage, as a postprocessor for a pipeline
+                    whose first stage is someone else's
              --CitedSynthesizer--> Response: the cited, checked answer
     CitedQueryEngine = RetrieverQueryEngine(PaperRetriever, CitedSynthesizer)
     CitedChatEngine: a follow-up condensed against the earlier turns, then the query
@@ -40,12 +42,14 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.base.response.schema import Response, StreamingResponse
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.chat_engine.types import (
     AgentChatResponse,
     BaseChatEngine,
     StreamingAgentChatResponse,
 )
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
@@ -53,12 +57,11 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNo
 from .answer.citations import WEAK_SUPPORT, CheckedAnswer, check_citations, is_refusal
 from .answer.followup import FollowUp, Turn, carry_papers, condense
 from .answer.generative import failure
-from .errors import LLMError
+from .errors import InputError, LLMError
+from .retrieval import Candidate
 from .types import Answer, Filters, Hit, Paper
 
 if TYPE_CHECKING:
-    from llama_index.core.postprocessor.types import BaseNodePostprocessor
-
     from .engine import Engine, Retrieval
 
 Event = str | Answer  # a streamed answer: text pieces, then the checked Answer
@@ -362,6 +365,53 @@ def _final(events: Iterator[Event]) -> Answer:
             answer = event
     assert answer is not None
     return answer
+
+
+class SentenceRerank(BaseNodePostprocessor):
+    """The library's second stage as a node postprocessor, for a pipeline whose first
+    stage is someone else's (a vector index over `engine.store.vector_store()`, a plain
+    BM25 retriever): library papers among the nodes (paper nodes, or chunk nodes naming
+    their paper) are scored on the question's best sentence cosines, IDF-weighted
+    keyword and number coverage and their incoming rank (retrieval.Reranker), best
+    first, one node per paper; at most `top_n`. Other nodes follow, as they came.
+    The library's own retriever runs the same stage inside its feedback round."""
+
+    top_n: int | None = None
+    _engine: Any = PrivateAttr()
+
+    def __init__(self, engine: Engine, top_n: int | None = None) -> None:
+        super().__init__(top_n=top_n)
+        self._engine = engine
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SentenceRerank"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None:
+            raise InputError("SentenceRerank needs the question: pass query_bundle or query_str")
+        hits = node_hits(nodes, self._engine)
+        retriever = self._engine.snapshot.retriever
+        if not hits or retriever is None:
+            return nodes[: self.top_n]
+        candidates = [
+            Candidate(h.paper.paper_id, "", h.text, h.score, {"fused": h.score}) for h in hits
+        ]
+        ranked = retriever.reranker.rerank(query_bundle.query_str, None, candidates)
+        by_id = {h.paper.paper_id: h for h in hits}
+        out = []
+        for c in ranked:
+            hit = replace(by_id[c.paper_id], scores=c.scores)
+            out.append(NodeWithScore(node=paper_node(hit.paper, hit), score=c.scores["rerank"]))
+        library = {h.paper.paper_id for h in hits}
+        out += [n for n in nodes if not _names_paper(n.node, library)]
+        return out[: self.top_n]
+
+
+def _names_paper(node: BaseNode, paper_ids: set[str]) -> bool:
+    return node.node_id in paper_ids or str(node.metadata.get("paper_id")) in paper_ids
 
 
 # ------------------------------------------------------------------ engines

@@ -82,7 +82,7 @@ REFUSAL_MODEL = LinearModel(
 )
 
 
-# The second stage's score (retrieval.Retriever.rerank): a weighted sum of the best
+# The second stage's score (retrieval.Reranker.rerank): a weighted sum of the best
 # sentence's cosine, the mean of the two best, the IDF-weighted share of the query's
 # terms the paper has, the share of the query's numbers it states, and the first
 # stage's rank as a prior 1 / (1 + rank / 10). Hand-set (semantic evidence first,

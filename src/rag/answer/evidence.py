@@ -16,7 +16,7 @@ Two feature sets, each read by one fitted logistic model in `tuning.py`:
              name, a capitalised word inside it) occurs in no paper of the library;
   ``names``  share of the question's specific names (acronyms, model and dataset
              names) that none of the top papers mentions;
-  ``top``    the second-stage score of the lead paper (retrieval.Retriever.rerank:
+  ``top``    the second-stage score of the lead paper (retrieval.Reranker.rerank:
              its best sentences' cosines, keyword coverage and first-stage rank);
   ``gap``    its margin over the next paper's. A question the library answers
              usually has one paper that fits it clearly better than the rest; the

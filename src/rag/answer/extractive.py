@@ -172,7 +172,7 @@ class ExtractiveAnswerer:
         return Decision(features, self.tuning.refusal.probability(features))
 
     def _second_stage_scores(self, question: str, hits: Sequence[Hit]) -> list[float]:
-        """The hits' second-stage scores (retrieval.Retriever.rerank): the retriever's
+        """The hits' second-stage scores (retrieval.Reranker.rerank): the retriever's
         own when it reranked them, else computed here the same way, so the refusal
         model reads the same evidence whatever the retrieval mode."""
         given = [h.scores.get("rerank") for h in hits]

@@ -240,7 +240,7 @@ def report_data(
         "settings": engine.settings_fingerprint,
         "reranker": f"cross-encoder {config.cross_encoder}"
         if config.cross_encoder
-        else "built-in (Retriever.rerank)",  # fmt: skip
+        else "built-in (Reranker.rerank)",  # fmt: skip
         "ingest": None
         if report is None
         else {

@@ -1,138 +1,33 @@
-"""Dense + keyword retrieval, rank fusion, grouping by paper, and reranking.
+"""The retriever over one library snapshot: dense + keyword rounds, fusion, the
+feedback round, the second stage and the cut.
 
     question --embed--> Chroma (dense, chunk level) --\
                                                       RRF --> group by paper --> rerank --> cut
     question --BM25--> keyword index (chunk level) ---/
 
 Modes, for the ablation in the eval report: "dense", "bm25", "hybrid" (fused),
-"hybrid+rerank" (the default).
+"hybrid+rerank" (the default). Every number it uses is in tuning.RetrievalTuning,
+with its source.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .keyword import KeywordIndex, TermTable, coverage
-from .store import Store, StoredChunk
-from .tuning import RetrievalTuning
-from .types import Hit, Paper
+from ..keyword import KeywordIndex, TermTable
+from ..store import Store, StoredChunk
+from ..tuning import RetrievalTuning
+from ..types import Hit, Paper
+from .fusion import DEFAULTS, Candidate, Pool, below, group_by_paper, rrf
+from .rerank import Reranker
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-
-# Every number the retriever uses is in tuning.RetrievalTuning, with its source.
-# Fusion is reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009,
-# "Reciprocal Rank Fusion outperforms Condorcet and individual rank learning
-# methods"): it needs no score calibration between BM25 (unbounded) and cosine
-# (bounded), which is why it is preferred here over a weighted score sum.
-DEFAULTS = RetrievalTuning()
-
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def rrf(rankings: Sequence[Sequence[str]], k: int = DEFAULTS.rrf_k) -> dict[str, float]:
-    """Reciprocal rank fusion of ranked id lists (1-based ranks).
-
-    >>> sorted(rrf([["a", "b"], ["b", "c"]]).items())[0]
-    ('a', 0.01639344262295082)
-    """
-    fused: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return fused
-
-
-def second_stage_features(
-    sims: np.ndarray, keyword: float, number: float, rank: int
-) -> dict[str, float]:
-    """The second stage's features of one paper (weighed by tuning.RERANK_MODEL):
-    `sims`, the question's cosines with the paper's title and sentences; `keyword`,
-    the IDF-weighted share of the question's terms it has; `number`, the share of the
-    question's numbers its abstract states; `rank`, its first-stage rank (0 = best).
-
-    >>> round(second_stage_features(np.array([0.2, 0.8, 0.6]), 0.5, 0.0, 0)["top2"], 3)
-    0.7
-    """
-    ranked = np.sort(sims)[::-1] if len(sims) else np.zeros(1)
-    return {
-        "best": float(ranked[0]),
-        "top2": float(ranked[:2].mean()),
-        "keyword": keyword,
-        "number": number,
-        "prior": 1.0 / (1.0 + rank / 10.0),
-    }
-
-
-def number_share(numbers: set[str], text: str) -> float:
-    """The share of the question's numbers the text states (0 when it has none)."""
-    return sum(n in text for n in numbers) / len(numbers) if numbers else 0.0
-
-
-def question_numbers(question: str) -> set[str]:
-    return set(_NUMBER.findall(question))
-
-
-def group_by_paper(
-    scored: Iterable[tuple[str, str, float]],
-) -> OrderedDict[str, tuple[str, float]]:
-    """(chunk_id, paper_id, score) -> paper_id: (best chunk_id, best score), best first.
-
-    >>> list(group_by_paper([("a#0", "a", 0.2), ("a#1", "a", 0.9), ("b#0", "b", 0.5)]).items())
-    [('a', ('a#1', 0.9)), ('b', ('b#0', 0.5))]
-    """
-    best: dict[str, tuple[str, float]] = {}
-    for chunk_id, paper_id, score in scored:
-        if paper_id not in best or score > best[paper_id][1]:
-            best[paper_id] = (chunk_id, score)
-    return OrderedDict(sorted(best.items(), key=lambda item: -item[1][1]))
-
-
-def _below(tail: list[Candidate], floor: float) -> list[Candidate]:
-    """Candidates past the second stage's depth, kept in first-stage order and scored
-    just below the last reranked one (floor), for lists longer than the rerank depth."""
-    for i, c in enumerate(tail, start=1):
-        c.scores["rerank"] = floor - i * 1e-6
-    return tail
-
-
-class _Pool:
-    """Ranked chunk lists from every retrieval round, for fusion."""
-
-    def __init__(self) -> None:
-        self.rankings: list[list[str]] = []
-        self.texts: dict[str, tuple[str, str]] = {}  # chunk_id -> (paper_id, text)
-        self.dense_sim: dict[str, float] = {}  # paper_id -> best cosine in round one
-
-    def add_dense(self, hits: list[StoredChunk]) -> None:
-        first = not self.dense_sim
-        self.rankings.append([h.chunk_id for h in hits])
-        for h in hits:
-            self.texts[h.chunk_id] = (h.paper_id, h.text)
-            if first:
-                self.dense_sim[h.paper_id] = max(self.dense_sim.get(h.paper_id, -1.0), h.similarity)
-
-    def add_keyword(self, hits: list[tuple[str, str, float]]) -> None:
-        self.rankings.append([chunk_id for chunk_id, _, _ in hits])
-        for chunk_id, paper_id, _ in hits:
-            self.texts.setdefault(chunk_id, (paper_id, ""))
-
-
-@dataclass
-class Candidate:
-    paper_id: str
-    chunk_id: str
-    text: str
-    fused: float
-    scores: dict[str, float]
-    names_topic: bool = False
+    from ..embedding import Embedder
 
 
 class Retriever:
@@ -158,8 +53,9 @@ class Retriever:
         self.keyword = keyword
         self.terms = terms
         self._sentence_cache: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
-        self._cross_encoder_name = cross_encoder
-        self._cross_encoder = None
+        self.reranker = Reranker(
+            embedder, self.sentences, keyword, terms, catalog, tuning, cross_encoder
+        )
 
     def idf(self, term: str) -> float:
         return self.terms.idf(term)
@@ -211,7 +107,7 @@ class Retriever:
         """Papers for the query, best first, one hit per paper. `topic`: the short
         named topic of a list question (QueryPlan.topic_phrase), if it has one."""
         vector = self.embedder.embed_one(query) if mode != "bm25" else None
-        pool = _Pool()
+        pool = Pool()
         t = self.tuning
         depth = self._depth(k)
         if vector is not None:
@@ -222,7 +118,7 @@ class Retriever:
         score_key = "fused"
         if mode == "hybrid+rerank" and candidates:
             assert vector is not None
-            candidates = self.rerank(query, vector, candidates[: t.rerank_depth])
+            candidates = self.reranker.rerank(query, vector, candidates[: t.rerank_depth])
             # Pseudo-relevance feedback (Rocchio 1971; RM3 for the keyword side):
             # the best papers reveal the field's own words for what the question
             # paraphrases ("grokking", "unlearning"), so a second round with them
@@ -248,12 +144,14 @@ class Retriever:
                 # eval/questions.jsonl; other questions keep the plain question),
                 # and how much of the lead's title each paper shares (0.68 -> 0.78).
                 title = self.title_terms(lead, query)
-                candidates = self.rerank(query, v2, pooled, expansion=terms, lead=(lead, title))
+                candidates = self.reranker.rerank(
+                    query, v2, pooled, expansion=terms, lead=(lead, title)
+                )
             else:
-                candidates = self.rerank(query, vector, pooled)
+                candidates = self.reranker.rerank(query, vector, pooled)
             score_key = "rerank"
             if k > len(candidates):  # a deep list: the rest of the pool below the reranked
-                candidates += _below(pooled_all[t.rerank_depth :], candidates[-1].scores["rerank"])
+                candidates += below(pooled_all[t.rerank_depth :], candidates[-1].scores["rerank"])
         keep = self._cut(topic, candidates, score_key, k, list_question)
         return [self._hit(c, c.scores[score_key]) for c in keep]
 
@@ -266,7 +164,7 @@ class Retriever:
         per_paper = len(self.keyword) / max(len(self.catalog), 1)
         return math.ceil(k * self.tuning.deep_margin * max(per_paper, 1.0))
 
-    def _candidates(self, pool: _Pool) -> list[Candidate]:
+    def _candidates(self, pool: Pool) -> list[Candidate]:
         grouped = group_by_paper(
             (cid, pool.texts[cid][0], score)
             for cid, score in rrf(pool.rankings, self.tuning.rrf_k).items()
@@ -362,67 +260,3 @@ class Retriever:
         return Hit(
             paper=paper, score=score, text=text, scores=dict(c.scores), names_topic=c.names_topic
         )
-
-    # ---------------------------------------------------------------- rerank
-    def rerank(
-        self,
-        query: str,
-        vector: np.ndarray | None,
-        candidates: list[Candidate],
-        expansion: Sequence[str] = (),
-        lead: tuple[str, Sequence[str]] | None = None,
-    ) -> list[Candidate]:
-        """Second stage on the fused candidates.
-
-        Without cross-encoder weights (none can be installed offline here), the
-        score combines signals the first stage cannot see: the question against
-        each sentence of the abstract (a finding is usually stated in one
-        sentence, and a chunk vector dilutes it), IDF-weighted keyword and number
-        coverage over the whole paper, and the fused rank as a prior. Expansion
-        terms (already index terms) count toward the keyword coverage.
-
-        With a lead (paper id, its title terms), a share of the score goes to the
-        IDF-weighted part of that title each paper contains. The lead's own title
-        is no evidence for it, so it gets the best of the others' shares.
-        """
-        if self._cross_encoder_name:
-            return self._cross_rerank(query, candidates)
-        if vector is None:
-            vector = self.embedder.embed_one(query)
-        sentences = self.sentences([c.paper_id for c in candidates])
-        q_terms = [*self.keyword.terms(query), *expansion]
-        weights = {t: self.idf(t) for t in q_terms}  # once per query, not per candidate
-        q_numbers = question_numbers(query)
-        model = self.tuning.rerank  # weights in tuning.RERANK_MODEL, with their rationale
-        for rank, c in enumerate(candidates):
-            texts, vectors = sentences.get(c.paper_id, ([], np.zeros((0, len(vector)))))
-            terms = self.terms.paper_terms(c.paper_id)
-            kw = coverage(q_terms, terms, weights.__getitem__)
-            paper = self.catalog[c.paper_id]
-            num = number_share(q_numbers, paper.abstract)
-            features = second_stage_features(vectors @ vector, kw, num, rank)
-            c.scores.update(sentence=features["best"], keyword=kw)
-            c.scores["rerank"] = model.logit(features)
-        if lead and lead[1]:
-            lead_id, title = lead  # sibling scores are in [0, 1], like the rest
-            for c in candidates:
-                if c.paper_id != lead_id:
-                    terms = self.terms.paper_terms(c.paper_id)
-                    c.scores["sibling"] = coverage(title, terms, self.idf)
-            best_other = max((c.scores.get("sibling", 0.0) for c in candidates), default=0.0)
-            w = self.tuning.lead_title_weight
-            for c in candidates:
-                sibling = c.scores.setdefault("sibling", best_other)
-                c.scores["rerank"] = (1 - w) * c.scores["rerank"] + w * sibling
-        return sorted(candidates, key=lambda c: -c.scores["rerank"])
-
-    def _cross_rerank(self, query: str, candidates: list[Candidate]) -> list[Candidate]:
-        if self._cross_encoder is None:
-            from sentence_transformers import CrossEncoder
-
-            self._cross_encoder = CrossEncoder(self._cross_encoder_name, device="cpu")
-        pairs = [(query, self.catalog[c.paper_id].text) for c in candidates]
-        scores = self._cross_encoder.predict(pairs)
-        for c, s in zip(candidates, scores):
-            c.scores["rerank"] = 1.0 / (1.0 + math.exp(-float(s)))
-        return sorted(candidates, key=lambda c: -c.scores["rerank"])
