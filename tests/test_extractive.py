@@ -381,13 +381,13 @@ def test_the_refusal_evidence_is_the_retrievers_score_in_every_mode(engine):
     question = "How does sharpness-aware minimization improve generalization?"
     reranked = engine.retrieve(question, top_k=5).hits
     answerer = engine.extractive_answerer()
-    given = answerer._second_stage_scores(question, reranked)
+    given = answerer.second_stage_scores(question, reranked)
     assert given == [h.scores["rerank"] for h in reranked]
     bare = [Hit(paper=h.paper, score=h.score, text=h.text) for h in reranked]
-    computed = answerer._second_stage_scores(question, bare)
+    computed = answerer.second_stage_scores(question, bare)
     prior = dict(answerer.tuning.retrieval.rerank.weights)["prior"]
     assert all(abs(c - g) <= prior for c, g in zip(computed, given, strict=True))
     assert sum(c == pytest.approx(g, abs=1e-6) for c, g in zip(computed, given)) >= 3
     fused = engine.retrieve(question, top_k=5, mode="hybrid").hits
     assert all("rerank" not in h.scores for h in fused)
-    assert answerer._second_stage_scores(question, fused)[0] > 0.5
+    assert answerer.second_stage_scores(question, fused)[0] > 0.5

@@ -70,7 +70,7 @@ def notices(caplog) -> list[str]:
 def reference(library_store, embedder):
     """What the bundled library gives when everything is built from the store."""
     engine = open_engine(library_store, embedder)
-    engine._refresh(reuse=False)
+    engine.reload(from_store=True)
     return {"catalog": engine.snapshot.catalog, "results": results(engine), "engine": engine}
 
 
@@ -270,7 +270,7 @@ def test_a_library_whose_index_cannot_be_saved_still_opens(
     shutil.rmtree(library_copy / "rag-index")
     (library_copy / "rag-index").write_text("a file where the index folder goes", "utf-8")
     engine = open_engine(library_copy, embedder)
-    engine._refresh(reuse=False)
+    engine.reload(from_store=True)
     assert engine.snapshot.catalog == reference["catalog"]
     assert results(engine) == reference["results"]
     assert any("could not save the library index" in n for n in notices(caplog))
@@ -288,7 +288,7 @@ engine.store.count_chunks()
 print("ready", flush=True)
 sys.stdin.readline()
 engine.store.new_generation()
-engine._refresh(reuse=False)
+engine.reload(from_store=True)
 print("done", flush=True)
 """
 

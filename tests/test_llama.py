@@ -90,7 +90,7 @@ def test_query_engine_is_the_retriever_then_the_synthesizer(engine):
     qe = engine.as_query_engine(top_k=3)
     assert isinstance(qe, RetrieverQueryEngine)
     assert isinstance(qe.retriever, BaseRetriever)
-    assert isinstance(qe._response_synthesizer, BaseSynthesizer)
+    assert isinstance(qe.synthesizer, BaseSynthesizer)
     question = "Which method crafts universal adversarial perturbations without data?"
     best = qe.retrieve(QueryBundle(question))[0].node.node_id
     full = qe.query(question)

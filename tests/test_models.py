@@ -253,5 +253,5 @@ def test_a_pulled_embedder_is_selected_by_its_short_name(good, tmp_path, monkeyp
     pull(spec, tmp_path, str(wheels))
     embedder = Embedder(spec.name, models_dir=tmp_path)
     assert embedder.name == "tiny-embedder"  # what the store records
-    assert embedder._resolve() == (str(tmp_path / "tiny-embedder"), True)  # safetensors only
-    assert Embedder(str(tmp_path / "elsewhere"), models_dir=tmp_path)._resolve()[1] is False
+    assert embedder.model_files() == (str(tmp_path / "tiny-embedder"), True)  # safetensors only
+    assert Embedder(str(tmp_path / "elsewhere"), models_dir=tmp_path).model_files()[1] is False

@@ -34,7 +34,7 @@ def test_onnx_vectors_match_the_model_on_every_eval_question(exported, embedder)
         for line in (ROOT / "eval" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    encoder = OnnxEncoder.open(Embedder()._resolve()[0], exported)
+    encoder = OnnxEncoder.open(Embedder().model_files()[0], exported)
     assert encoder is not None
     onnx = encoder.embed(questions)
     torch = embedder.embed(questions)
@@ -45,7 +45,7 @@ def test_onnx_vectors_match_the_model_on_every_eval_question(exported, embedder)
 
 def test_a_long_question_is_cut_where_the_model_cuts_it(exported, embedder):
     text = "sharpness-aware minimization " * 300  # far past 256 tokens
-    encoder = OnnxEncoder.open(Embedder()._resolve()[0], exported)
+    encoder = OnnxEncoder.open(Embedder().model_files()[0], exported)
     assert float(encoder.embed([text])[0] @ embedder.embed([text])[0]) >= MIN_COSINE
 
 
@@ -71,14 +71,14 @@ def test_rag_ask_answers_without_importing_torch(exported, library_store):
 
 def test_without_an_export_questions_go_through_the_model(tmp_path, embedder):
     bare = Embedder(models_dir=tmp_path)  # nothing exported here
-    assert not export_path(bare._resolve()[0], tmp_path).exists()
+    assert not export_path(bare.model_files()[0], tmp_path).exists()
     question = "What is grokking?"
     assert float(bare.embed_one(question) @ embedder.embed([question])[0]) > 0.99999
 
 
 def test_a_damaged_export_falls_back_to_the_model(tmp_path, embedder):
     models = tmp_path / "models"
-    target = export_path(Embedder()._resolve()[0], models)
+    target = export_path(Embedder().model_files()[0], models)
     target.parent.mkdir(parents=True)
     target.write_bytes(b"not an onnx graph")
     damaged = Embedder(models_dir=models)

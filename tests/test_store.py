@@ -196,6 +196,6 @@ def test_a_store_made_with_chromas_narrow_search_is_widened_on_open(tmp_path, pa
     SharedSystemClient.clear_system_cache()
     old = Store(path, MODEL, DIM)
     old.add([prepared(paper)], vectors(1), vectors(3))
-    assert old._chunks.configuration["hnsw"]["ef_search"] == EF_SEARCH
-    assert old._chunks.configuration["hnsw"]["space"] == "cosine"
+    assert old.chunk_index()["ef_search"] == EF_SEARCH
+    assert old.chunk_index()["space"] == "cosine"
     assert [h.paper_id for h in old.query(vectors(1)[0], 1, None)] == [paper.paper_id]

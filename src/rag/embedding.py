@@ -75,10 +75,10 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load_model(*self._resolve())
+                    self._model = _load_model(*self.model_files())
         return self._model
 
-    def _resolve(self) -> tuple[str, bool]:
+    def model_files(self) -> tuple[str, bool]:
         """The model folder, and whether it must load from safetensors (a pulled model)."""
         if self.model_path is None:
             return default_model_path(), False
@@ -117,7 +117,9 @@ class Embedder:
             with self._lock:
                 if self._query_encoder is False:
                     try:
-                        self._query_encoder = OnnxEncoder.open(self._resolve()[0], self.models_dir)
+                        self._query_encoder = OnnxEncoder.open(
+                            self.model_files()[0], self.models_dir
+                        )
                     except Exception:  # noqa: BLE001 - a broken export: stay on torch
                         self._query_encoder = None
         return self._query_encoder  # type: ignore[return-value]
@@ -125,7 +127,7 @@ class Embedder:
     def export_query_encoder(self) -> Path | None:
         """Export the model for torch-free queries (onnx_encoder.py), once per model;
         ingest calls this, having loaded the model anyway. None when it cannot be."""
-        model_dir = self._resolve()[0]
+        model_dir = self.model_files()[0]
         if export_path(model_dir, self.models_dir).exists():
             return export_path(model_dir, self.models_dir)
         path = export(self._load(), model_dir, self.models_dir)

@@ -167,8 +167,10 @@ class Engine:
             glossary=saved.glossary,
         )
 
-    def _refresh(self, reuse: bool = False) -> None:
-        self._snapshot = self._build_snapshot(reuse)
+    def reload(self, from_store: bool = False) -> None:
+        """Read the library again, as a new engine would (after another process wrote
+        to the store); `from_store` reads it whole, ignoring the saved library index."""
+        self._snapshot = self._build_snapshot(reuse=not from_store)
 
     def _changing(self, work: Callable[[], T], rebuild: bool = False) -> T:
         """Run a write and bring the snapshot up to date; returns what `work` returned.

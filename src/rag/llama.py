@@ -435,6 +435,10 @@ class CitedQueryEngine(RetrieverQueryEngine):
             node_postprocessors=node_postprocessors,
         )
 
+    @property
+    def synthesizer(self) -> CitedSynthesizer:
+        return self._response_synthesizer  # type: ignore[return-value]
+
     def _query(self, query_bundle: QueryBundle) -> Response | StreamingResponse:
         return super()._query(library_query(query_bundle))
 
@@ -446,8 +450,7 @@ class CitedQueryEngine(RetrieverQueryEngine):
         yields). Closing the iterator stops the answer and its LLM request."""
         query = library_query(query)
         nodes = self.retrieve(query)
-        synthesizer: CitedSynthesizer = self._response_synthesizer  # type: ignore[assignment]
-        yield from synthesizer.events(query, nodes)
+        yield from self.synthesizer.events(query, nodes)
 
 
 class CitedChatEngine(BaseChatEngine):

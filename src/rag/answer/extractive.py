@@ -167,11 +167,11 @@ class ExtractiveAnswerer:
             best_cos,
             self._stats,
             self._glossary,
-            self._second_stage_scores(question, hits),
+            self.second_stage_scores(question, hits),
         )
         return Decision(features, self.tuning.refusal.probability(features))
 
-    def _second_stage_scores(self, question: str, hits: Sequence[Hit]) -> list[float]:
+    def second_stage_scores(self, question: str, hits: Sequence[Hit]) -> list[float]:
         """The hits' second-stage scores (retrieval.Reranker.rerank): the retriever's
         own when it reranked them, else computed here the same way, so the refusal
         model reads the same evidence whatever the retrieval mode."""
