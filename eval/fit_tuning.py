@@ -34,7 +34,7 @@ from rag.types import Hit, normalise_title
 
 TUNING_FILES = (Path("eval/questions.jsonl"), Path("eval/train.jsonl"))
 REFUSAL_FEATURES = ("sim", "unknown", "names", "top", "gap")
-SENTENCE_FEATURES = ("cos", "role", "figure")
+SENTENCE_FEATURES = ("cos", "role", "figure", "opening")
 
 
 def main(argv: list[str] | None = None) -> int:

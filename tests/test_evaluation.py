@@ -392,7 +392,7 @@ def test_fit_tuning_writes_a_tuning_file_the_engine_loads(library_store, small_q
     tuning = Tuning.load(out)
     assert tuning.tuned_on == str(path)
     assert {name for name, _ in tuning.refusal.weights} == {"sim", "unknown", "names", "top", "gap"}
-    assert {name for name, _ in tuning.sentence.weights} == {"cos", "role", "figure"}
+    assert {name for name, _ in tuning.sentence.weights} == {"cos", "role", "figure", "opening"}
     assert any("unanswerable" in note for note in tuning.notes)
     from rag.config import Config
     from rag.engine import Engine

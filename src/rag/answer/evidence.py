@@ -7,7 +7,9 @@ Two feature sets, each read by one fitted logistic model in `tuning.py`:
   ``role``  +1 when the sentence reports a finding, -1 for an opening background
             sentence or a pointer to code, else 0 (abstracts move from background
             to findings);
-  ``figure`` 1 when the question asks for a quantity and the sentence has a figure.
+  ``figure`` 1 when the question asks for a quantity and the sentence has a figure;
+  ``opening`` 1 for the abstract's first sentence (it sets the scene: the field's
+            background, seldom the method, number or dataset a question asks for).
 - per question, whether the retrieved papers can answer it (`refusal_features`):
   ``sim``    the best sentence cosine over the retrieved papers;
   ``cover``  the best IDF-weighted share of the question's terms one of the top
@@ -320,12 +322,13 @@ def sentence_features(
     """The sentence model's features (see the module docstring).
 
     >>> sentence_features(0.5, "We find a 2x speed-up.", 3, asked_for("How much faster?"))
-    {'cos': 0.5, 'role': 1.0, 'figure': 1.0}
+    {'cos': 0.5, 'role': 1.0, 'figure': 1.0, 'opening': 0.0}
     """
     return {
         "cos": cos,
         "role": role(sentence, position),
         "figure": float(asked is not None and asked.kind == "figure" and has_figure(sentence)),
+        "opening": float(position == 1),
     }
 
 
