@@ -1,4 +1,4 @@
-"""The nightly crash run: tests/test_crash.py with more kill points, a larger input and
+"""The nightly crash run: tests/integration/test_crash.py with more kill points, a larger input and
 fresh `python -m rag.cli ingest` processes at ingest's own batch size.
 
     python bench/crash_run.py                           # 40 + 10 + 12 kill points, fresh
@@ -61,7 +61,7 @@ def main() -> int:
             "-s",
             "-p",
             "no:cacheprovider",
-            "tests/test_crash.py",
+            "tests/integration/test_crash.py",
         ],
         cwd=ROOT,
         env=env,

@@ -1,4 +1,4 @@
-"""The nightly fuzz run: tests/test_fuzz.py with many generated inputs per parser.
+"""The nightly fuzz run: tests/integration/test_fuzz.py with many generated inputs per parser.
 
     python bench/fuzz_run.py                    # 10,000 inputs per parser
     python bench/fuzz_run.py --examples 50000 --out eval/out/fuzz.json
@@ -35,7 +35,15 @@ def main() -> int:
     }
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/integration/test_fuzz.py",
+        ],
         cwd=ROOT,
         env=env,
     )

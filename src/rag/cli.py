@@ -202,10 +202,11 @@ def ask(question: str, top_k: int | None, author: tuple[str, ...], since: int | 
         authors = ", ".join(c.paper.authors[:3]) + (" et al." if len(c.paper.authors) > 3 else "")
         meta = ", ".join(x for x in (authors, str(c.paper.year or "")) if x)
         click.echo(f"[{c.n}] {c.paper.title}" + (f" ({meta})" if meta else ""))
-        click.echo(
-            f"    \u201c{c.snippet}\u201d"
-            + (f"  support {c.support:.2f}" if c.support is not None else "")
-        )
+        if c.snippet:  # a refusal's "the abstract of [1] does not give ..." quotes nothing
+            click.echo(
+                f"    \u201c{c.snippet}\u201d"
+                + (f"  support {c.support:.2f}" if c.support is not None else "")
+            )
     for note in answer.notes:
         click.echo(f"note: {note}", err=True)
     for warning in answer.warnings:

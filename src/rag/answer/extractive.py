@@ -275,7 +275,10 @@ class ExtractiveAnswerer:
             lead = keep[0]
         if list_question and len(keep) > 1:
             return _list_answer(hits, ranked, keep, t.max_words)
-        if asked and not stating.intersection(keep):
+        # What is asked of a named thing (GPT-5's parameter count) is supplied only
+        # by a paper that names it: another paper's figure is about something else.
+        supplying = stating & naming if names else stating
+        if asked and not supplying.intersection(keep):
             decision.reason = f"the abstract does not give {asked.phrase}"
             return not_stated(lead, asked)
         return _prose_answer(ranked, keep, lead, asked, t)

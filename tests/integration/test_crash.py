@@ -15,7 +15,7 @@ fresh `rag ingest` forked from a server process that has already imported torch,
 chromadb and the rest (about 15 s here), with batches of 8 papers so that a 60-paper
 file takes 8 write rounds.
 
-    RAG_KILL_POINTS=200 RAG_CRASH_PAPERS=600 RAG_CRASH_FRESH=1 pytest tests/test_crash.py
+    RAG_KILL_POINTS=200 RAG_CRASH_PAPERS=600 RAG_CRASH_FRESH=1 pytest tests/integration/test_crash.py
     (bench/crash_run.py: fresh `python -m rag.cli` processes, ingest's own batch size)
 """
 

@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from test_llms import http_server
+from llama_server import http_server
 
 from rag.answer.generative import GenerativeAnswerer
 from rag.answer.prompts import (

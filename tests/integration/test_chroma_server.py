@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA, ROOT, run_rag
 
-CHROMA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "chroma"
+CHROMA = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "chroma"
 ZOTERO = ROOT / "tests" / "fixtures" / "formats" / "zotero.bib"
 COLLABORATORS = DATA / "001_1ece1b79f2be732d.txt"
 STARTUP_SECONDS = 120  # a bound on waiting for the heartbeat, not a speed assertion

@@ -22,8 +22,8 @@ from rag.sources import (
 from rag.sources.profile import is_person_name, parse_author_list, split_title_authors
 from rag.sources.text import iter_blocks, read_head, read_text
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-EXCERPTS = Path(__file__).parent / "fixtures" / "listing"
+DATA = Path(__file__).resolve().parents[3] / "data"
+EXCERPTS = Path(__file__).resolve().parents[2] / "fixtures" / "listing"
 PROFILE, COLLABORATORS, SEARCH, DAILY, SEARCH_2 = sorted(p.name for p in DATA.glob("*.txt"))
 LISTING_MODULES = (profile, collaborators, search_results, daily)
 EXPECTED = {  # file -> (format module, number of papers), counted by hand from each page

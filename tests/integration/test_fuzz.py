@@ -5,7 +5,7 @@ Every input must end in a clean result (Papers with a title and an abstract) or 
 SourceError/ParseError with a one-line message: no other exception, no hang, and
 memory (tracemalloc peak) bounded by a multiple of the input's size.
 
-    RAG_FUZZ_EXAMPLES=10000 pytest tests/test_fuzz.py   # the nightly run (bench/fuzz_run.py)
+    RAG_FUZZ_EXAMPLES=10000 pytest tests/integration/test_fuzz.py   # the nightly run (bench/fuzz_run.py)
     RAG_FUZZ_REPORT=out.json                             # write inputs tried per parser
 """
 
@@ -46,7 +46,7 @@ MEMORY_SLACK = 8 * 2**20
 BIG = 5 * 2**20  # "enormous line": 5 MB
 DEEP = 100_000  # nesting depth of braces / JSON arrays
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODULES = {module.__name__.rsplit(".", 1)[1]: module for module in formats()}
 SUFFIXES = [".txt", ".bib", ".jsonl", ".json", ".csv", ".tsv", ".dat", ""]
 ENCODINGS = [

@@ -251,7 +251,7 @@ def test_an_ingest_does_not_break_a_query_in_flight(client, served, tmp_path):
 
 
 def test_eval_runs_on_an_uploaded_question_file(client, tmp_path):
-    source = Path(__file__).resolve().parents[1] / "eval" / "questions.jsonl"
+    source = Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
     lines = source.read_text(encoding="utf-8").splitlines()[:3]
     questions = tmp_path / "three.jsonl"
     questions.write_text("\n".join(lines) + "\n", encoding="utf-8")

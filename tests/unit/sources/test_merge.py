@@ -8,7 +8,7 @@ from rag.sources import ParseReport, parse_file
 from rag.sources.merge import choose_abstract, merge_authors, merge_papers, noise_markers
 from rag.types import Paper, normalise_title
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 PAGES = sorted(DATA.glob("*.txt"))
 PROFILE, COLLABORATORS = PAGES[0].name, PAGES[1].name
 TOKEN_STATISTICS = (

@@ -14,8 +14,8 @@ from rag.sources import ParseReport, arxiv, bibtex, detect_format, parse_file, t
 from rag.sources.bibtex import bibtex_authors, latex_to_text
 from rag.sources.fields import arxiv_id_from, clean_doi, find_year, split_authors
 
-FIXTURES = Path(__file__).parent / "fixtures" / "formats"
-DATA = Path(__file__).resolve().parents[1] / "data"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "formats"
+DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 def parse(name: str) -> tuple[dict[str, object], ParseReport]:

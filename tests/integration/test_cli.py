@@ -107,6 +107,18 @@ def test_unanswerable_question_is_refused_with_the_constant(library_store):
     assert answer["citations"] == [] and answer["retrieved"]
 
 
+def test_a_figure_of_a_named_model_no_abstract_gives_is_said_not_quoted(library_store):
+    """Another paper's parameter counts are about other models: the answer says the
+    named model's paper does not give one, and quotes nothing."""
+    out = run_rag(
+        "ask", "--store", str(library_store), "How many parameters does GPT-5 have?", check=True
+    )
+    answer, sources = out.stdout.split("\n\n", 1)
+    assert "The abstract of [1] does not give the number of parameters" in answer
+    assert "GPT-5 System Card" in sources
+    assert "\u201c" not in sources and "[2]" not in out.stdout  # no empty quote, no other paper
+
+
 def test_empty_question_is_a_clear_error(library_store):
     result = run_rag("ask", "--store", str(library_store), "   ")
     assert result.returncode != 0

@@ -19,7 +19,7 @@ from rag.retrieval import coverage, group_by_paper, rrf
 from rag.sentences import split_sentences
 from rag.types import Filters, Paper, normalise_title
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 # ---------------------------------------------------------------- pure pieces
 

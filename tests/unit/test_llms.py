@@ -12,16 +12,14 @@ from __future__ import annotations
 import gc
 import json
 import re
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import llama_server as server_fixtures
 import pytest
-from llama_server import SLOW_MACHINE_TIMEOUT, LlamaServer, free_port
+from llama_server import SLOW_MACHINE_TIMEOUT, LlamaServer, free_port, http_server
 
 from rag.answer.citations import check_citations, cited_numbers
 from rag.answer.generative import GenerativeAnswerer
@@ -228,37 +226,6 @@ def test_timeout_is_reported_with_the_limit(llama_server):
     with pytest.raises(LLMError) as error:
         model.chat([("user", "Write a long story about a dragon.")])
     assert_one_line(error.value, llama_server.base_url, "0.001s", "RAG_LLM_TIMEOUT")
-
-
-@contextmanager
-def http_server(handle: Callable[[BaseHTTPRequestHandler], tuple[int, str, str]]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 answering every POST/GET with handle(request)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            self.body = self.rfile.read(length) if length else b""
-            status, content_type, body = handle(self)
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_wrong_model_name_says_which_model_and_what_to_do():

@@ -31,7 +31,7 @@ def test_the_scratch_root_is_removed_when_the_process_exits():
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).parents[1],
+            cwd=Path(__file__).parents[2],
         ).stdout.strip()
     )
     assert root.name.startswith("rag-ui-")
