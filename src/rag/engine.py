@@ -498,9 +498,9 @@ class Engine:
 
     def as_reranker(self, top_n: int | None = None):
         """The second stage as a LlamaIndex node postprocessor, for another first stage."""
-        from .llama import SentenceRerank
+        from .llama import LibraryRerank
 
-        return SentenceRerank(self, top_n)
+        return LibraryRerank(self, top_n)
 
     def as_synthesizer(self, llm: str | None = None, streaming: bool = False):
         """The answer stage as a LlamaIndex response synthesizer: cited, checked answers

@@ -3,8 +3,8 @@ and the eval runner run, and what someone else's LlamaIndex pipeline can reuse.
 
     question --PaperRetriever--> one NodeWithScore per paper (hybrid, fused, reranked)
              --[node postprocessors]--> the nodes the answer may cite
-    SentenceRerank: the retriever's second stage, as a postprocessor for a pipeline
-                    whose first stage is someone else's
+    LibraryRerank: the retriever's second stage, as a postprocessor for a pipeline
+                   whose first stage is someone else's
              --CitedSynthesizer--> Response: the cited, checked answer
     CitedQueryEngine = RetrieverQueryEngine(PaperRetriever, CitedSynthesizer)
     CitedChatEngine: a follow-up condensed against the earlier turns, then the query
@@ -367,14 +367,16 @@ def _final(events: Iterator[Event]) -> Answer:
     return answer
 
 
-class SentenceRerank(BaseNodePostprocessor):
+class LibraryRerank(BaseNodePostprocessor):
     """The library's second stage as a node postprocessor, for a pipeline whose first
     stage is someone else's (a vector index over `engine.store.vector_store()`, a plain
     BM25 retriever): library papers among the nodes (paper nodes, or chunk nodes naming
-    their paper) are scored on the question's best sentence cosines, IDF-weighted
-    keyword and number coverage and their incoming rank (retrieval.Reranker), best
-    first, one node per paper; at most `top_n`. Other nodes follow, as they came.
-    The library's own retriever runs the same stage inside its feedback round."""
+    their paper) are scored as the library's retriever scores its candidates
+    (retrieval.Reranker: the question's best sentence cosines, IDF-weighted keyword and
+    number coverage and their incoming rank; or the cross-encoder, when one is
+    configured), best first, one node per paper; at most `top_n`. Other nodes follow,
+    as they came. The library's own retriever runs the same stage inside its
+    feedback round."""
 
     top_n: int | None = None
     _engine: Any = PrivateAttr()
@@ -385,13 +387,13 @@ class SentenceRerank(BaseNodePostprocessor):
 
     @classmethod
     def class_name(cls) -> str:
-        return "SentenceRerank"
+        return "LibraryRerank"
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         if query_bundle is None:
-            raise InputError("SentenceRerank needs the question: pass query_bundle or query_str")
+            raise InputError("LibraryRerank needs the question: pass query_bundle or query_str")
         hits = node_hits(nodes, self._engine)
         retriever = self._engine.snapshot.retriever
         if not hits or retriever is None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..keyword import KeywordIndex, TermTable, coverage
 from ..tuning import RetrievalTuning
 from ..types import Paper
@@ -80,8 +82,7 @@ class Reranker:
         self.terms = terms
         self.catalog = catalog
         self.tuning = tuning
-        self._cross_encoder_name = cross_encoder
-        self._cross_encoder = None
+        self.cross_encoder = CrossEncoderScorer(cross_encoder) if cross_encoder else None
 
     def rerank(
         self,
@@ -91,20 +92,15 @@ class Reranker:
         expansion: Sequence[str] = (),
         lead: tuple[str, Sequence[str]] | None = None,
     ) -> list[Candidate]:
-        """Second stage on the fused candidates.
-
-        Without cross-encoder weights (none can be installed offline here), the
-        score combines signals the first stage cannot see: the question against
-        each sentence of the abstract (a finding is usually stated in one
-        sentence, and a chunk vector dilutes it), IDF-weighted keyword and number
-        coverage over the whole paper, and the fused rank as a prior. Expansion
-        terms (already index terms) count toward the keyword coverage.
+        """The candidates scored (`rerank`), best first: by the cross-encoder when one
+        is configured, else by the built-in score (module docstring). Expansion terms
+        (already index terms) count toward its keyword coverage.
 
         With a lead (paper id, its title terms), a share of the score goes to the
         IDF-weighted part of that title each paper contains. The lead's own title
         is no evidence for it, so it gets the best of the others' shares.
         """
-        if self._cross_encoder_name:
+        if self.cross_encoder is not None:
             return self._cross_rerank(query, candidates)
         if vector is None:
             vector = self.embedder.embed_one(query)
@@ -136,12 +132,46 @@ class Reranker:
         return sorted(candidates, key=lambda c: -c.scores["rerank"])
 
     def _cross_rerank(self, query: str, candidates: list[Candidate]) -> list[Candidate]:
-        if self._cross_encoder is None:
-            from sentence_transformers import CrossEncoder
-
-            self._cross_encoder = CrossEncoder(self._cross_encoder_name, device="cpu")
-        pairs = [(query, self.catalog[c.paper_id].text) for c in candidates]
-        scores = self._cross_encoder.predict(pairs)
-        for c, s in zip(candidates, scores):
-            c.scores["rerank"] = 1.0 / (1.0 + math.exp(-float(s)))
+        texts = [self.catalog[c.paper_id].text for c in candidates]
+        for c, p in zip(candidates, self.cross_encoder.scores(query, texts), strict=True):
+            c.scores["rerank"] = p
         return sorted(candidates, key=lambda c: -c.scores["rerank"])
+
+
+class CrossEncoderScorer:
+    """A sentence-transformers CrossEncoder (RAG_CROSS_ENCODER: a model name in the
+    local cache, or a folder), loaded on first use, scoring (question, text) pairs as
+    p(relevant): the sigmoid of its logit, in [0, 1] like the built-in score, which
+    the list cut and the refusal model's `top` assume. (CrossEncoder.predict applies
+    the model's own activation, a sigmoid unless its config names another: the logit
+    is asked for, so the scale is the same for every model.)"""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._model = None
+        self._lock = threading.Lock()
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        import torch
+
+        logits = self._load().predict(
+            [(query, t) for t in texts], activation_fn=torch.nn.Identity(), batch_size=16
+        )
+        return [1.0 / (1.0 + math.exp(-float(z))) for z in np.ravel(logits)]
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import CrossEncoder
+
+                try:
+                    self._model = CrossEncoder(self.name, device="cpu")
+                except (OSError, ValueError) as exc:
+                    first = (
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    )
+                    raise ConfigError(
+                        f"cross-encoder {self.name} could not be loaded ({first[:160]}): "
+                        "set RAG_CROSS_ENCODER to a local CrossEncoder folder, or unset it"
+                    ) from None
+            return self._model

@@ -461,3 +461,75 @@ def test_a_year_is_a_filter_only_when_the_question_asks_for_papers(question, yea
 def test_years_in_a_claim_are_content_and_in_a_request_filters(text, since, until):
     filters, _ = from_question(text, INDEX, [])
     assert (filters.since, filters.until) == (since, until)
+
+
+# ------------------------------------------------------------------ cross-encoder
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A real CrossEncoder folder made here: MiniLM's tokenizer and a two-layer BERT
+    with random weights (no cross-encoder weights can be installed offline). Its
+    scores are meaningless; that the library scores with them is what is tested."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rag.embedding import default_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    torch.manual_seed(7)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, num_labels=1)  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def reference_scores(folder: Path, query: str, texts: list[str]) -> list[float]:
+    """p(relevant) straight from transformers: sigmoid of the logit, one pair at a time."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        return [
+            float(torch.sigmoid(model(**tokenizer(query, t, return_tensors="pt")).logits[0, 0]))
+            for t in texts
+        ]
+
+
+def test_a_configured_cross_encoder_is_the_second_stage(
+    library_store, embedder, tiny_cross_encoder
+):
+    from rag.config import Config
+    from rag.engine import Engine
+
+    config = Config.from_env({}, store=library_store, cross_encoder=str(tiny_cross_encoder))
+    engine = Engine(config, embedder=embedder)
+    question = "How can a universal adversarial perturbation be crafted without any data?"
+    hits = engine.retrieve(question, top_k=5).hits
+    want = reference_scores(tiny_cross_encoder, question, [h.paper.text for h in hits])
+    got = [h.scores["rerank"] for h in hits]
+    assert got == pytest.approx(want, abs=1e-4)
+    assert got == sorted(got, reverse=True) and all(0 < s < 1 for s in got)
+    # The same stage as a LlamaIndex postprocessor over another first stage.
+    nodes = engine.as_retriever(top_k=8, mode="bm25").retrieve(question)
+    ranked = engine.as_reranker(top_n=4).postprocess_nodes(nodes, query_str=question)
+    texts = [n.node.get_content() for n in nodes]
+    by_text = dict(zip(texts, reference_scores(tiny_cross_encoder, question, texts)))
+    assert [n.score for n in ranked] == pytest.approx(
+        sorted(by_text.values(), reverse=True)[:4], abs=1e-4
+    )
+
+
+def test_a_cross_encoder_that_cannot_load_is_one_clear_line(library_store, embedder, tmp_path):
+    from rag.config import Config
+    from rag.engine import Engine
+    from rag.errors import ConfigError
+
+    missing = tmp_path / "no-such-cross-encoder"
+    config = Config.from_env({}, store=library_store, cross_encoder=str(missing))
+    with pytest.raises(ConfigError) as error:
+        Engine(config, embedder=embedder).retrieve("universal adversarial perturbations")
+    message = str(error.value)
+    assert "\n" not in message and str(missing) in message and "RAG_CROSS_ENCODER" in message
