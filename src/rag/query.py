@@ -1,4 +1,5 @@
-"""One place decides what a question is: its filters, its topic, and what it asks for.
+"""One place decides what a question is: its filters, its topic, what it asks for, and
+whether it refers back to an earlier turn (`refers_back`, read by answer/followup.py).
 
 question + explicit filters + the library's authors and categories
     --analyse--> QueryPlan (frozen): every later stage reads it, none re-parses
@@ -144,6 +145,40 @@ def requested_count(question: str) -> int | None:
         return None
     word = (match.group(1) or match.group(2)).lower()
     return _COUNTS.get(word) or int(word)
+
+
+SHORT_FOLLOWUP_WORDS = 8  # "what about X?" up to this long is a follow-up
+
+# Follow-ups. Words that only make sense with an antecedent in an earlier turn.
+_PRONOUNS = re.compile(
+    r"\b(it|its|itself|they|them|their|theirs|he|she|his|her|hers|the former|the latter)\b"
+)
+_DEICTIC = re.compile(
+    r"\b(this|that|these|those|the same|the above|the previous|the aforementioned|"
+    r"said|such)\s+(papers?|works?|stud(y|ies)|methods?|approach(es)?|models?|"
+    r"techniques?|results?|findings?|datasets?|benchmarks?|authors?|articles?|"
+    r"algorithms?|architectures?|frameworks?|systems?|ones?|idea|system card)\b"
+)
+_DEFINITE = re.compile(r"\b(the (authors?|paper|article|study|first one|second one|last one))\b")
+_BARE_DEICTIC_END = re.compile(r"\b(this|that|these|those)\s*[?.!]*$")
+_CONTINUATION = re.compile(r"^(what|how) about\b|^and\b|^also\b|^what else\b")
+
+
+def refers_back(question: str) -> bool:
+    """Whether the question leans on an earlier turn: pronouns ("it", "they"),
+    deictics ("this paper", "that method", "the authors") or a short
+    "what about ...?" continuation.
+
+    >>> [refers_back(q) for q in ("Who are the authors?", "what about CIFAR-10?",
+    ...                           "Which papers study robustness?")]
+    [True, True, False]
+    """
+    text = " ".join(question.lower().split())
+    if _PRONOUNS.search(text) or _DEICTIC.search(text) or _DEFINITE.search(text):
+        return True
+    if _BARE_DEICTIC_END.search(text):  # "why is that?", "who wrote this?"
+        return True
+    return bool(_CONTINUATION.search(text)) and len(text.split()) <= SHORT_FOLLOWUP_WORDS
 
 
 # Questions asking how or why something works, or whether it does, want prose.

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import llama_server as server_fixtures
-import pytest
 from llama_server import free_port
 
-from rag.answer.followup import Turn, carry_papers, condense, format_history, refers_back
+from rag.answer.followup import Turn, carry_papers, condense, format_history
 from rag.config import Config
 from rag.llms import get_chat_model
 from rag.llms.base import Message
@@ -44,38 +43,6 @@ class FixedReply:
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         yield self.reply
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "What dataset did it use?",
-        "Who are the authors?",
-        "How does this paper compare to CROWN-IBP?",
-        "Is that method faster?",
-        "What were their results on CIFAR-10?",
-        "what about ImageNet?",
-        "And the memory savings?",
-        "Why is that?",
-        "Does the same approach work for transformers?",
-    ],
-)
-def test_refers_back(question):
-    assert refers_back(question)
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "Which papers study certified robustness?",
-        "What is interval bound propagation?",
-        "How much memory does Q-VLM save?",
-        "What about the history of adversarial training in computer vision since 2014?",
-        "Summarise the safety papers from 2025.",
-    ],
-)
-def test_standalone_questions_do_not_refer_back(question):
-    assert not refers_back(question)
 
 
 def test_rule_path_names_the_latest_turns_first_paper():
