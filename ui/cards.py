@@ -281,6 +281,8 @@ def citation_card(citation: Citation, turn: str, evidence: Sequence[Evidence] = 
 
 
 def _snippet_html(paper: Paper, snippet: str, anchor: str | None = None) -> str:
+    if not snippet.strip():  # a refusal's "the abstract of [1] does not give ..." quotes nothing
+        return ""
     ident = f' id="{anchor}"' if anchor else ""
     return f'<blockquote class="src-snippet"{ident}>{excerpt(paper.abstract, snippet)}</blockquote>'
 

@@ -132,6 +132,14 @@ def test_missing_metadata_is_left_out_not_filled_in():
     assert '<span class="src-title">A paper with no metadata</span>' in card
 
 
+def test_a_citation_that_quotes_nothing_shows_no_empty_quote():
+    """A refusal's "the abstract of [1] does not give ..." cites the paper, no sentence."""
+    paper = Paper.create("A system card", "We describe a model. It is safe.")
+    card = cards.citation_card(Citation(1, paper, "", None), "t")
+    assert "src-snippet" not in card and "<mark></mark>" not in card
+    assert "A system card" in card
+
+
 def test_hostile_card_is_inert_and_weak_support_is_flagged():
     answer = _uap_answer()
     card = cards.citation_card(answer.citations[1], "abc")
