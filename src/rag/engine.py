@@ -452,11 +452,10 @@ class Engine:
         the answer and its LLM request."""
         from .llama import CitedChatEngine, CitedQueryEngine, LibraryQuery
 
-        started = time.perf_counter()
         if history:
             chat = CitedChatEngine(self, llm, top_k, filters, mode, history=history)
             return chat.stream_events(question)
-        query = LibraryQuery(question, top_k=top_k, filters=filters, mode=mode, started=started)
+        query = LibraryQuery(question, top_k=top_k, filters=filters, mode=mode)
         return CitedQueryEngine(self, llm).stream(query)
 
     def chat_model(self, backend: str):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -108,7 +108,7 @@ def node_hits(nodes: Sequence[NodeWithScore], engine: Engine) -> list[Hit]:
     hits: dict[str, Hit] = {}
     for scored in nodes:
         node: BaseNode = scored.node
-        paper = engine.paper(node.node_id) or engine.paper(str(node.metadata.get("paper_id")))
+        paper = node_paper(node, engine)
         if paper is None or paper.paper_id in hits:
             continue
         score = scored.score if scored.score is not None else 0.0
@@ -120,6 +120,12 @@ def node_hits(nodes: Sequence[NodeWithScore], engine: Engine) -> list[Hit]:
             names_topic=bool(node.metadata.get("names_topic")),
         )
     return list(hits.values())
+
+
+def node_paper(node: BaseNode, engine: Engine) -> Paper | None:
+    """The library paper a node is (a paper node) or is part of (a chunk node naming its
+    paper in its metadata), or None."""
+    return engine.paper(node.node_id) or engine.paper(str(node.metadata.get("paper_id")))
 
 
 def answer_metadata(answer: Answer) -> dict[str, Any]:
@@ -150,16 +156,15 @@ class LibraryQuery(QueryBundle):
     prefer: tuple[str, ...] = ()  # a follow-up's papers, searched first
     asked: str | None = None  # the question as the user asked it, when condensed
     turn: FollowUp | None = None  # a follow-up: answered without repeating the last answer
-    started: float | None = None  # perf_counter at the question's arrival
+    # perf_counter at the question's arrival: the answer's latency counts from here
+    started: float = field(default_factory=time.perf_counter)
     retrieval: Retrieval | None = None
 
 
 def library_query(query: str | QueryBundle) -> LibraryQuery:
     if isinstance(query, LibraryQuery):
         return query
-    if isinstance(query, QueryBundle):
-        return LibraryQuery(query.query_str, started=time.perf_counter())
-    return LibraryQuery(query, started=time.perf_counter())
+    return LibraryQuery(query.query_str if isinstance(query, QueryBundle) else query)
 
 
 # ------------------------------------------------------------------ stages
@@ -264,7 +269,6 @@ class CitedSynthesizer(BaseSynthesizer):
     def events(self, query: LibraryQuery, nodes: Sequence[NodeWithScore]) -> Iterator[Event]:
         """The answer's text pieces as they are written, then the checked Answer."""
         engine = self._engine
-        started = query.started or time.perf_counter()
         retrieval = self._retrieval(query, nodes)
         hits = retrieval.hits
         backend = self._backend or engine.config.llm
@@ -312,7 +316,7 @@ class CitedSynthesizer(BaseSynthesizer):
             citations=checked.citations,
             hits=tuple(hits),
             backend=label,
-            latency_s=time.perf_counter() - started,
+            latency_s=time.perf_counter() - query.started,
             warnings=tuple(warnings + list(checked.warnings)),
             notes=tuple(retrieval.notes),
             standalone_question=standalone if standalone != asked else None,
@@ -407,13 +411,8 @@ class LibraryRerank(BaseNodePostprocessor):
         for c in ranked:
             hit = replace(by_id[c.paper_id], scores=c.scores)
             out.append(NodeWithScore(node=paper_node(hit.paper, hit), score=c.scores["rerank"]))
-        library = {h.paper.paper_id for h in hits}
-        out += [n for n in nodes if not _names_paper(n.node, library)]
+        out += [n for n in nodes if node_paper(n.node, self._engine) is None]
         return out[: self.top_n]
-
-
-def _names_paper(node: BaseNode, paper_ids: set[str]) -> bool:
-    return node.node_id in paper_ids or str(node.metadata.get("paper_id")) in paper_ids
 
 
 # ------------------------------------------------------------------ engines
@@ -472,7 +471,6 @@ class CitedChatEngine(BaseChatEngine):
     ) -> None:
         self._engine, self._llm = engine, llm
         self._query_engine = CitedQueryEngine(engine, llm, top_k, filters, mode)
-        self._top_k, self._filters, self._mode = top_k, filters, mode
         self._turns: list[Turn] = list(history)
         self._messages: list[ChatMessage] = []
         for t in self._turns:
@@ -502,16 +500,8 @@ class CitedChatEngine(BaseChatEngine):
         # A follow-up is answered from the papers it refers to, with its own words,
         # and never by repeating the previous answer.
         turn = FollowUp(message, history[-1].answer) if prefer else None
-        query = LibraryQuery(
-            standalone,
-            top_k=self._top_k,
-            filters=self._filters,
-            mode=self._mode,
-            prefer=prefer,
-            asked=message,
-            turn=turn,
-            started=started,
-        )
+        # top_k, filters and mode: the query engine's retriever holds them
+        query = LibraryQuery(standalone, prefer=prefer, asked=message, turn=turn, started=started)
         for event in self._query_engine.stream(query):
             if isinstance(event, Answer):
                 self._remember(message, event)

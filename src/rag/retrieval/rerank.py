@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..keyword import KeywordIndex, TermTable, coverage
+from ..store import short_error
 from ..tuning import RetrievalTuning
 from ..types import Paper
 from .fusion import Candidate
@@ -167,11 +168,9 @@ class CrossEncoderScorer:
                 try:
                     self._model = CrossEncoder(self.name, device="cpu")
                 except (OSError, ValueError) as exc:
-                    first = (
-                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    )
                     raise ConfigError(
-                        f"cross-encoder {self.name} could not be loaded ({first[:160]}): "
+                        f"cross-encoder {self.name} could not be loaded "
+                        f"({short_error(exc)[:160]}): "
                         "set RAG_CROSS_ENCODER to a local CrossEncoder folder, or unset it"
                     ) from None
             return self._model
