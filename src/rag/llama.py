@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.callbacks import CallbackManager
@@ -522,13 +522,14 @@ class CitedChatEngine(BaseChatEngine):
 
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
-    ) -> StreamingAgentChatResponse:
-        # The answer is checked as a whole before it is shown; its words then stream,
-        # as LlamaIndex's own engines do for a finished answer (`stream_events`
-        # streams as the answer is written).
-        done = self.chat(message)
-        done.is_dummy_stream = True
-        return done  # type: ignore[return-value]
+    ) -> CitedStreamingResponse:
+        """The answer's words as they are written (`response_gen`), as LlamaIndex's
+        streaming chat engines give them; once the stream ends, `response` is the
+        checked answer (which replaces the streamed text when an LLM answer failed its
+        checks) and `source_nodes` and `metadata` are filled in."""
+        response = CitedStreamingResponse()
+        response.chat_stream = response.deltas(self.stream_events(message))
+        return response
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
@@ -537,8 +538,62 @@ class CitedChatEngine(BaseChatEngine):
 
     async def astream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
-    ) -> StreamingAgentChatResponse:
-        return self.stream_chat(message)
+    ) -> CitedStreamingResponse:
+        response = self.stream_chat(message)
+        response.achat_stream = _async(response.chat_stream)
+        return response
+
+
+@dataclass
+class CitedStreamingResponse(StreamingAgentChatResponse):
+    """A streamed chat answer: text deltas while it is written, then the Answer."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    answer: Answer | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.is_writing_to_memory = False  # the chat engine keeps its own history
+
+    def deltas(self, events: Iterator[Event]) -> Iterator[ChatResponse]:
+        written = ""
+        for event in events:
+            if isinstance(event, Answer):
+                self._finish(event)
+            elif event:
+                written += event
+                yield ChatResponse(
+                    message=ChatMessage(role=MessageRole.ASSISTANT, content=written), delta=event
+                )
+
+    def _finish(self, answer: Answer) -> None:
+        done = answer_response(answer)
+        self.answer, self.metadata = answer, done.metadata
+        self.source_nodes[:] = done.source_nodes
+        self.response = self.unformatted_response = answer.text
+
+    @property
+    def response_gen(self) -> Iterator[str]:
+        yield from super().response_gen
+        self._settle()
+
+    async def async_response_gen(self) -> AsyncIterator[str]:
+        async for delta in super().async_response_gen():
+            yield delta
+        self._settle()
+
+    def _settle(self) -> None:
+        # The base class leaves the streamed text in `response`; the checked answer wins.
+        if self.answer is not None:
+            self.response = self.unformatted_response = self.answer.text
+
+    def __str__(self) -> str:
+        return self.response
+
+
+async def _async(events: Iterator[ChatResponse]) -> AsyncIterator[ChatResponse]:
+    for event in events:
+        yield event
 
 
 def _messages(question: str, answer: str) -> list[ChatMessage]:

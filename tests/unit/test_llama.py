@@ -3,6 +3,7 @@ offline with no API key: nothing may reach LlamaIndex's global Settings (OpenAI)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -74,9 +75,32 @@ def test_chat_engine_answers_a_follow_up_from_the_previous_papers(engine):
     assert previous and {c["paper_id"] for c in follow.metadata["citations"]} <= previous
     assert follow.response != first.response
     assert [m.role.value for m in chat.chat_history] == ["user", "assistant"] * 2
-    assert "".join(chat.stream_chat("What did they find?").response_gen)
+    # stream_chat streams the words as written; the checked answer and its papers
+    # are there once the stream ends.
+    streamed = chat.stream_chat("What did they find?")
+    assert streamed.source_nodes == [] and streamed.response == ""
+    deltas = list(streamed.response_gen)
+    assert len(deltas) > 1 and "".join(deltas).strip() == streamed.response == str(streamed)
+    cited = {c["paper_id"] for c in streamed.metadata["citations"]}
+    assert cited and cited <= {n.node.node_id for n in streamed.source_nodes}
+    assert len(chat.chat_history) == 6
     chat.reset()
     assert chat.chat_history == []
+
+
+def test_chat_engine_streams_asynchronously(engine):
+    chat = engine.as_chat_engine()
+
+    async def ask():
+        streamed = await chat.astream_chat(
+            "Which method crafts universal perturbations without data?"
+        )
+        return streamed, [d async for d in streamed.async_response_gen()]
+
+    streamed, deltas = asyncio.run(ask())
+    assert len(deltas) > 1 and "".join(deltas).strip() == streamed.response
+    assert streamed.metadata["citations"] and streamed.source_nodes
+    assert [m.role.value for m in chat.chat_history] == ["user", "assistant"]
 
 
 class DropFirst(BaseNodePostprocessor):
