@@ -207,6 +207,8 @@ def asked_for(question: str) -> AskedFor | None:
     AskedFor(kind='figure', phrase='the parameter count', words=('parameter',))
     >>> asked_for("How many GPUs were used?").phrase
     'the number of GPUs'
+    >>> asked_for("How many layers and heads does it have?").phrase
+    'the number of layers'
     >>> asked_for("What dataset did they evaluate on?").kind
     'dataset'
     >>> asked_for("Which method is fastest?") is None
@@ -220,8 +222,14 @@ def asked_for(question: str) -> AskedFor | None:
         return None
     many = _HOW_MANY.search(question)
     if many:
-        thing = many.group("thing")
-        thing = re.sub(r"\s+(?:are|is|were|was|do|does|did|have|has)$", "", thing)
+        from bm25s.stopwords import STOPWORDS_EN
+
+        # What is counted ends before a function word: "how many GPUs were used",
+        # "how many speakers and utterances" (a coordination asks for each; the
+        # first names the figure).
+        function = {*STOPWORDS_EN, "were", "do", "does", "did", "have", "has"}
+        first, *second = many.group("thing").split()
+        thing = " ".join([first, *(w for w in second if w.lower() not in function)])
         return AskedFor("figure", f"the number of {thing}", _head(thing, last=True))
     measure = _MEASURE_OF.search(question)
     if measure:
