@@ -120,12 +120,20 @@ def parse_authors(question: str, index: AuthorIndex) -> tuple[tuple[str, ...], s
 
 
 # A person named where a question names authors: after "by" ("papers by Jane Roe"),
-# before "'s" with a word for work ("Jane Roe's papers"), or as the whole question.
+# before "'s" with a word for work ("Jane Roe's papers"), as the subject of a verb of
+# research activity ("what has Jane Roe worked on?", "what does Jane Roe study?"), or
+# as the whole question. A bare "work" is left out of the verbs: "how does Batch
+# Normalization work?" asks about a method.
 _NAME_WORDS = r"[A-Z][\w'\-]+(?:\s+(?:[A-Z]\.|[A-Z][\w'\-]+|van|von|de|der|di|da)){1,3}"
+_ACTIVITY = (
+    r"(?:been\s+)?(?:work(?:s|ed|ing)?\s+on|stud(?:y|ies|ied|ying)|research(?:es|ed|ing)?"
+    r"|publish(?:es|ed|ing)?|wr(?:ite|ites|ote|itten|iting)|authored|focus(?:es|ed)?\s+on)\b"
+)
 _PERSON = re.compile(
     rf"\b(?:(?:co-?|first-|last-)?authored\s+by|written\s+by|by)\s+(?P<a>{_NAME_WORDS})"
     rf"|(?P<b>{_NAME_WORDS})'s\s+(?:work|papers?|research|publications?|articles?)\b"
     rf"|^\s*(?P<c>{_NAME_WORDS})\s*[?.!]*\s*$"
+    rf"|\b(?:has|have|had|does|do|did|is|was)\s+(?P<d>{_NAME_WORDS})\s+{_ACTIVITY}"
 )
 
 
@@ -135,13 +143,15 @@ def unknown_person(rest: str) -> str | None:
 
     >>> unknown_person("papers by Jane Roe"), unknown_person("Jane Roe's work on GANs")
     ('Jane Roe', 'Jane Roe')
-    >>> unknown_person("What is SGD by Example?") is None
-    True
+    >>> unknown_person("What has Jane Roe worked on?"), unknown_person("What does Jane Roe study?")
+    ('Jane Roe', 'Jane Roe')
+    >>> unknown_person("What is SGD by Example?"), unknown_person("How does Layer Norm work?")
+    (None, None)
     """
     match = _PERSON.search(rest)
     if not match:
         return None
-    return match.group("a") or match.group("b") or match.group("c")
+    return match.group("a") or match.group("b") or match.group("c") or match.group("d")
 
 
 def parse_categories(question: str, known: Iterable[str]) -> tuple[tuple[str, ...], str]:

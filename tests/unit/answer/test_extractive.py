@@ -341,10 +341,16 @@ def test_a_persons_work_on_a_topic_lists_their_papers_on_it(engine, question):
     assert all("federated" in p.text.lower() for p in cited), [p.title for p in cited]
 
 
-def test_a_name_nobody_in_the_library_has_is_said_so_with_the_closest(engine):
+@pytest.mark.parametrize(
+    "question",
+    ["papers by Sam Buchanon", "What has Sam Buchanon worked on?",
+     "What does Sam Buchanon study?", "What is Sam Buchanon researching these days?"],
+)  # fmt: skip
+def test_a_name_nobody_in_the_library_has_is_said_so_with_the_closest(engine, question):
+    # Never a refusal listing unrelated papers, however the person is asked about.
     with pytest.raises(NoMatchError, match=r"no author named Sam Buchanon in the library; "
                                            r"closest: Sam Buchanan"):  # fmt: skip
-        engine.ask("papers by Sam Buchanon")
+        engine.ask(question)
 
 
 def test_a_question_that_is_only_a_year_lists_that_years_papers(engine):
