@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from . import filters as filtering
-from .answer.evidence import AskedFor, asked_for, specific_names
+from .answer.evidence import AskedFor, asked_for, capitalised_phrases, specific_names
 from .authors import AuthorIndex
 from .errors import NoMatchError
 from .types import Filters
@@ -196,7 +196,9 @@ class QueryPlan:
     count: int | None = None  # how many papers it asks for ("what two papers")
     topic_phrase: str | None = None  # a short named topic ("grokking")
     asked: AskedFor | None = None  # the kind of thing asked for: a figure, a dataset
-    names: tuple[str, ...] = ()  # specific names a paper answering it must mention
+    # specific names a paper answering it must mention: acronyms, model and dataset
+    # names, runs of capitalised words ("Batch Normalization")
+    names: tuple[str, ...] = ()
 
     @property
     def no_topic(self) -> bool:
@@ -235,7 +237,7 @@ def plan_of(question: str, filters: Filters = Filters(), topic: str | None = Non
         "count": count,
         "topic_phrase": topic_phrase(topic) or topic_phrase(question),
         "asked": asked_for(topic),
-        "names": tuple(specific_names(topic)),
+        "names": tuple(dict.fromkeys([*specific_names(topic), *capitalised_phrases(topic)])),
     }  # fmt: skip
     return QueryPlan(**{**values, **overrides})
 

@@ -17,7 +17,7 @@ Two feature sets, each read by one fitted logistic model in `tuning.py`:
   ``unknown`` 1 when a name in the question (an acronym, a model or dataset
              name, a capitalised word inside it) occurs in no paper of the library;
   ``names``  share of the question's specific names (acronyms, model and dataset
-             names) that none of the top papers mentions;
+             names, runs of capitalised words) that none of the top papers mentions;
   ``top``    the second-stage score of the lead paper (retrieval.Reranker.rerank:
              its best sentences' cosines, keyword coverage and first-stage rank);
   ``gap``    its margin over the next paper's. A question the library answers
@@ -127,6 +127,22 @@ def camel_parts(name: str) -> list[str]:
 
 
 _CAPITALISED = re.compile(r"(?<=[a-z0-9,;:()] )[A-Z][A-Za-z0-9\-]+")
+
+
+_PHRASE = re.compile(r"(?<=[a-z0-9,;:()] )[A-Z][\w\-]*(?:\s+[A-Z][\w\-]*)+")
+
+
+def capitalised_phrases(question: str) -> list[str]:
+    """Runs of two or more capitalised words inside the question: the name of a method,
+    model or dataset ("Batch Normalization", "Monte Carlo dropout"), which a paper
+    answering it names as a whole, not word by word.
+
+    >>> capitalised_phrases("How does Batch Normalization help Vision Transformers?")
+    ['Batch Normalization', 'Vision Transformers']
+    >>> capitalised_phrases("Does Adam converge?")
+    []
+    """
+    return _PHRASE.findall(question)
 
 
 def question_names(question: str) -> list[str]:
@@ -369,6 +385,7 @@ def refusal_features(
     cover = max((coverage(unique, stats.paper_terms(p), stats.idf) for p in top_ids), default=0.0)
     names = list(names)
     names += [n for n in glossary.spelled_out_in(question) if n not in names]
+    names += [n for n in capitalised_phrases(question) if n not in names]
     joined = " ".join(top_texts)
     missing = [n for n in names if not (mentions(joined, n) or glossary.spells(n, joined))]
     return {

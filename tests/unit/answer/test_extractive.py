@@ -353,6 +353,19 @@ def test_a_name_nobody_in_the_library_has_is_said_so_with_the_closest(engine, qu
         engine.ask(question)
 
 
+def test_a_method_named_in_capitals_that_no_paper_names_is_refused(engine):
+    # The words of the name occur in the library, apart ("weight", "averaging"); the
+    # name as a whole in no paper.
+    answer = engine.ask("How does Stochastic Weight Averaging improve generalization?")
+    assert answer.refused, answer.text
+
+
+def test_a_method_named_in_capitals_is_answered_from_a_paper_that_names_it(engine):
+    answer = engine.ask("How does Batch Normalization work?")
+    assert not answer.refused and answer.citations, answer.text
+    assert "batch normalization" in answer.citations[0].paper.text.lower(), answer.text
+
+
 def test_a_question_that_is_only_a_year_lists_that_years_papers(engine):
     answer = engine.ask("2023")
     of_2023 = {p.paper_id for p in engine.papers() if p.year == 2023}
