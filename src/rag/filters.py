@@ -14,6 +14,7 @@ from typing import Any
 from .authors import AuthorIndex, fold
 from .errors import InputError
 from .types import Filters, Paper
+from .words import is_function_word
 
 _YEAR = r"((?:19[89]|20[0-4])\d)"
 _YEAR_PATTERNS: list[tuple[str, str]] = [
@@ -147,11 +148,15 @@ def unknown_person(rest: str) -> str | None:
     ('Jane Roe', 'Jane Roe')
     >>> unknown_person("What is SGD by Example?"), unknown_person("How does Layer Norm work?")
     (None, None)
+    >>> unknown_person("What Is Grokking?") is None
+    True
     """
     match = _PERSON.search(rest)
     if not match:
         return None
-    return match.group("a") or match.group("b") or match.group("c") or match.group("d")
+    name = match.group("a") or match.group("b") or match.group("c") or match.group("d")
+    # A person's name holds no function word: "What Is Grokking?" is a question.
+    return None if any(is_function_word(w) for w in name.split()) else name
 
 
 def parse_categories(question: str, known: Iterable[str]) -> tuple[tuple[str, ...], str]:

@@ -42,6 +42,7 @@ from typing import Protocol
 
 from ..glossary import Glossary
 from ..keyword import coverage
+from ..words import is_function_word
 
 TOP_PAPERS = 3  # the papers `cover` and `names` look at: those an answer would quote
 
@@ -137,11 +138,22 @@ def capitalised_phrases(question: str) -> list[str]:
     model or dataset ("Batch Normalization", "Monte Carlo dropout"), which a paper
     answering it names as a whole, not word by word.
 
+    A question written in title case says nothing by its capitals: one with a
+    function word capitalised after its first word ("What Is The Lottery Ticket
+    Hypothesis?"), or with every word capitalised ("Which Papers Study Model Merging?").
+
     >>> capitalised_phrases("How does Batch Normalization help Vision Transformers?")
     ['Batch Normalization', 'Vision Transformers']
-    >>> capitalised_phrases("Does Adam converge?")
+    >>> capitalised_phrases("Does Adam converge?"), capitalised_phrases("How Does Batch Norm Work?")
+    ([], [])
+    >>> capitalised_phrases("Which Papers Study Model Merging?")
     []
     """
+    later = re.findall(r"[A-Za-z][\w\-]*", question)[1:]
+    if all(w[:1].isupper() for w in later) or any(
+        w[:1].isupper() and is_function_word(w) for w in later
+    ):
+        return []
     return _PHRASE.findall(question)
 
 

@@ -366,6 +366,18 @@ def test_a_method_named_in_capitals_is_answered_from_a_paper_that_names_it(engin
     assert "batch normalization" in answer.citations[0].paper.text.lower(), answer.text
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["What Is Grokking?", "How Does Sharpness-Aware Minimization Improve Generalization?"],
+)
+def test_a_question_in_title_case_is_answered_like_any_other(engine, question):
+    # Its capitals name no person and no method: it is answered as in sentence case.
+    answer = engine.ask(question)
+    plain = engine.ask(question[0] + question[1:].lower())
+    assert not answer.refused and answer.citations, answer.text
+    assert answer.citations[0].paper == plain.citations[0].paper
+
+
 def test_a_question_that_is_only_a_year_lists_that_years_papers(engine):
     answer = engine.ask("2023")
     of_2023 = {p.paper_id for p in engine.papers() if p.year == 2023}
