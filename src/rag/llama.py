@@ -588,6 +588,9 @@ class CitedStreamingResponse(StreamingAgentChatResponse):
             self.response = self.unformatted_response = self.answer.text
 
     def __str__(self) -> str:
+        if self.answer is None and self.chat_stream is not None:
+            for _ in self.response_gen:  # not streamed yet: the whole answer
+                pass
         return self.response
 
 

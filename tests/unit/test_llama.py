@@ -84,6 +84,8 @@ def test_chat_engine_answers_a_follow_up_from_the_previous_papers(engine):
     cited = {c["paper_id"] for c in streamed.metadata["citations"]}
     assert cited and cited <= {n.node.node_id for n in streamed.source_nodes}
     assert len(chat.chat_history) == 6
+    whole = chat.stream_chat("What did they find?")
+    assert str(whole) == whole.response and whole.response  # read without streaming
     chat.reset()
     assert chat.chat_history == []
 
