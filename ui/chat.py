@@ -341,6 +341,11 @@ def stopped(question: str, session: ChatSession | None, show_uncited: bool):
     return _outputs(session, show_uncited, question=question or session.pending)
 
 
+def conversation(session: ChatSession | None) -> list[dict[str, Any]]:
+    """The chat's messages as the session holds them (no answer being written)."""
+    return session.messages if session else []
+
+
 def streaming_controls(running: bool) -> tuple[gr.Button, gr.Button]:
     """(Ask, Stop): Stop shows only while an answer is being written."""
     return gr.Button(visible=not running), gr.Button(visible=running)
@@ -491,6 +496,12 @@ def wire(
                  "api_visibility": "private", "queue": False}  # fmt: skip
     for event in asking:
         event.then(**done).then(**export_step).then(**save_step)
+    # An update the cancelled handler sent just before it was stopped travels the
+    # queue's event stream, while Stop and the other controls answer directly: under
+    # load it can reach the browser after them and put the unfinished answer back. A
+    # last redraw of the conversation through the queue arrives behind it.
+    redraw = {"fn": conversation, "inputs": chat.session, "outputs": chat.chatbot,
+              "api_visibility": "private"}  # fmt: skip
     # Stop cancels whichever ask is running; its handler puts the question back.
     chat.stop.click(
         stopped,
@@ -499,7 +510,7 @@ def wire(
         cancels=asking,
         api_visibility="private",
         queue=False,
-    ).then(**done).then(**export_step)
+    ).then(**done).then(**export_step).then(**redraw)
     unselect = {"fn": lambda: gr.Dropdown(value=None), "inputs": None, "outputs": chat.past,
                 "api_visibility": "private", "queue": False}  # fmt: skip
     # Leaving the chat (a new one, the trash button, another past chat) ends an answer
@@ -508,11 +519,11 @@ def wire(
     leaving = [chat.session, settings.show_uncited]
     chat.new_chat.click(new_chat, leaving, outputs, api_name="new_chat", cancels=asking).then(
         **export_step
-    ).then(**unselect)
+    ).then(**unselect).then(**redraw)
     # The chatbot's trash button clears the view; the conversation goes with it.
     chat.chatbot.clear(new_chat, leaving, outputs, api_visibility="private", cancels=asking).then(
         **export_step
-    ).then(**unselect)
+    ).then(**unselect).then(**redraw)
     open_chat, restore, delete = make_history(engine)
     chat.past.input(
         open_chat,
@@ -520,7 +531,7 @@ def wire(
         outputs,
         api_visibility="private",
         cancels=asking,
-    ).then(**export_step)
+    ).then(**export_step).then(**redraw)
     chat.delete.click(
         delete,
         [chat.past, chat.saved, chat.session, settings.show_uncited],
