@@ -32,6 +32,7 @@ stacked layout's container rule is added to the page here (style.py says why).
 
 Marker names. A marker reads "[1]" on screen; screen readers get
 "Source 1: <paper title>" (aria-label, kept current as the chat and cards change).
+Gradio's own footer buttons, accordion and slider reset get plain names too.
 
 Copy. The chatbot's copy buttons would copy the messages' internal markup (the
 marker links, the notes' HTML). Each answer's notes carry the answer as plain
@@ -154,11 +155,28 @@ JS = r"""
       if (link.getAttribute('aria-label') !== label) link.setAttribute('aria-label', label);
     }
   };
+  // Gradio's own controls in plain words: the footer's images and the accordion's
+  // arrow are decoration (they read "Settings Settings", "Use via API logo", "Answer
+  // as JSON ▼"), and a slider's reset button names its slider.
+  const nameControls = () => {
+    for (const img of document.querySelectorAll('button.show-api img, button.settings img')) {
+      if (img.getAttribute('alt') !== '') img.setAttribute('alt', '');
+    }
+    for (const icon of document.querySelectorAll('button.label-wrap .icon')) {
+      if (icon.getAttribute('aria-hidden') !== 'true') icon.setAttribute('aria-hidden', 'true');
+    }
+    for (const reset of document.querySelectorAll('button.reset-button')) {
+      const info = reset.closest('.block')?.querySelector('[data-testid="block-info"]');
+      const name = info ? `Reset ${info.textContent.trim()} to its default` : 'Reset to the default';
+      if (reset.getAttribute('aria-label') !== name) reset.setAttribute('aria-label', name);
+    }
+  };
   let naming = 0;
   new MutationObserver(() => {
-    if (!naming) naming = requestAnimationFrame(() => { naming = 0; nameMarkers(); });
+    if (!naming) naming = requestAnimationFrame(() => { naming = 0; nameMarkers(); nameControls(); });
   }).observe(document.body, { childList: true, subtree: true, characterData: true });
   nameMarkers();
+  nameControls();
 
   // The plain text of one message group: an answer's copy text, else what it shows.
   const plainText = (group) => {

@@ -269,11 +269,14 @@ def accessible_names(page: Page) -> list[tuple[str, str]]:
 
 
 def plain_words(name: str) -> bool:
-    """A name read out as words: some letters, no markup, no link syntax, no anchor."""
+    """A name read out as words: some letters, no markup, no link syntax, no anchor, no
+    word said twice in a row ("Settings Settings"), no image or arrow read out."""
     return (
         bool(re.search(r"[^\W\d_]", name))
         and name.strip() not in GRADIO_DEFAULT_NAMES
-        and not any(bit in name for bit in ("<", "](#", "#src-"))
+        and not any(bit in name for bit in ("<", "](#", "#src-", "\u25bc", "\u25b6"))
+        and not re.search(r"\b(\w+) \1\b", name)
+        and not re.search(r"\b(?:logo|icon|img)\s*$", name)
     )
 
 
@@ -287,6 +290,7 @@ def test_every_control_and_marker_has_a_name_in_plain_words(browser, url, viewpo
     assert {"button", "link", "textbox", "combobox", "checkbox", "tab"} <= roles
     assert [(role, name) for role, name in names if not plain_words(name)] == []
     assert ("textbox", "Question") in names  # the question box says what it is for
+    assert ("button", "Reset Top-k papers to its default") in names  # names its slider
     page.locator(MARKERS).first.click()  # then the focused card's own control too
     expect(page.get_by_role("button", name="Back to answer")).to_have_count(1)
     names = accessible_names(page)
