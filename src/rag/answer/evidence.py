@@ -250,14 +250,11 @@ def asked_for(question: str) -> AskedFor | None:
         return None
     many = _HOW_MANY.search(question)
     if many:
-        from bm25s.stopwords import STOPWORDS_EN
-
         # What is counted ends before a function word: "how many GPUs were used",
         # "how many speakers and utterances" (a coordination asks for each; the
         # first names the figure).
-        function = {*STOPWORDS_EN, "were", "do", "does", "did", "have", "has"}
         first, *second = many.group("thing").split()
-        thing = " ".join([first, *(w for w in second if w.lower() not in function)])
+        thing = " ".join([first, *(w for w in second if not is_function_word(w))])
         return AskedFor("figure", f"the number of {thing}", _head(thing, last=True))
     measure = _MEASURE_OF.search(question)
     if measure:
